@@ -1,0 +1,110 @@
+"""The Conversions API's per-event rules, as tables, and the one function that applies them.
+
+Meta rejects a *whole request* when one event in it breaks a rule (D-USE), so every rule Meta documents is
+checked here before an event is batched. Each rule reports the incoming field the caller can fix and
+names Meta's field in its message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pycountry
+
+from metabridge.events.errors import FieldError
+
+DAY_SECONDS = 86_400
+
+#: How old ``event_time`` may be, by action source (D-SE: 7 days; D-USE: 62 for physical_store).
+MAX_AGE_DAYS: Mapping[str, int] = {"physical_store": 62}
+DEFAULT_MAX_AGE_DAYS = 7
+
+#: Meta flags future times; RudderStack rejects more than a minute ahead (spec §2).
+MAX_FUTURE_SECONDS = 60
+
+#: (Meta field, incoming field) pairs each action source requires (D-SE, D-BP).
+REQUIRED_BY_ACTION_SOURCE: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "website": (
+        ("event_source_url", "url"),
+        ("user_data.client_user_agent", "user.user_agent"),
+    ),
+    "app": (("app_data", "integrations.facebook.app_data"),),
+    "business_messaging": (("messaging_channel", "messaging_channel"),),
+}
+
+#: user_data ids each business-messaging channel requires (D-BM; 100/2804116 for WhatsApp).
+REQUIRED_BY_MESSAGING_CHANNEL: Mapping[str, tuple[str, ...]] = {
+    "messenger": ("page_id", "page_scoped_user_id"),
+    "whatsapp": ("whatsapp_business_account_id", "ctwa_clid"),
+    "instagram": ("instagram_business_account_id", "ig_sid"),
+}
+
+#: (custom_data key, incoming field) pairs each event requires (D-STD; 100/2804009).
+REQUIRED_CUSTOM_DATA: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "Purchase": (("value", "properties.value"), ("currency", "properties.currency")),
+}
+
+CONTENT_TYPES: frozenset[str] = frozenset({"product", "product_group"})
+DELIVERY_CATEGORIES: frozenset[str] = frozenset({"in_store", "curbside", "home_delivery"})
+CURRENCY_CODES: frozenset[str] = frozenset(currency.alpha_3 for currency in pycountry.currencies)
+
+
+def check_event(event: Mapping[str, Any], now_s: int) -> list[FieldError]:
+    """Every rule ``event`` (a built Conversions API server event) breaks; empty when Meta would take it."""
+    errors: list[FieldError] = []
+    action_source = event["action_source"]
+    user_data: Mapping[str, Any] = event["user_data"]
+    custom_data: Mapping[str, Any] = event.get("custom_data") or {}
+
+    age = now_s - event["event_time"]
+    max_days = MAX_AGE_DAYS.get(action_source, DEFAULT_MAX_AGE_DAYS)
+    if age > max_days * DAY_SECONDS:
+        errors.append(FieldError(
+            "timestamp", f"event_time is more than {max_days} days old; Meta rejects it for {action_source}"
+        ))
+    elif age < -MAX_FUTURE_SECONDS:
+        errors.append(FieldError("timestamp", "event_time is more than a minute in the future"))
+
+    for meta_field, incoming in REQUIRED_BY_ACTION_SOURCE.get(action_source, ()):
+        if not _lookup(event, meta_field):
+            errors.append(FieldError(incoming, f"is required for {action_source} events ({meta_field})"))
+
+    url = event.get("event_source_url")
+    if url and not url.startswith(("http://", "https://")):
+        errors.append(FieldError("url", "must start with http:// or https:// (event_source_url)"))
+
+    channel = event.get("messaging_channel")
+    if action_source == "business_messaging" and channel:
+        for key in REQUIRED_BY_MESSAGING_CHANNEL[channel]:
+            if not user_data.get(key):
+                errors.append(FieldError(f"user.{key}", f"is required for {channel} business messaging events"))
+
+    for key, incoming in REQUIRED_CUSTOM_DATA.get(event["event_name"], ()):
+        if custom_data.get(key) is None:
+            errors.append(FieldError(incoming, f"is required for {event['event_name']} (custom_data.{key})"))
+
+    currency = custom_data.get("currency")
+    if currency is not None and currency not in CURRENCY_CODES:
+        errors.append(FieldError("properties.currency", f"'{currency}' is not an ISO 4217 currency code"))
+    content_type = custom_data.get("content_type")
+    if content_type is not None and content_type not in CONTENT_TYPES:
+        errors.append(FieldError("properties.content_type", "must be product or product_group"))
+    delivery = custom_data.get("delivery_category")
+    if delivery is not None and delivery not in DELIVERY_CATEGORIES:
+        errors.append(FieldError(
+            "properties.delivery_category", "must be one of in_store, curbside, home_delivery"
+        ))
+    for index, content in enumerate(custom_data.get("contents") or ()):
+        if not isinstance(content, Mapping) or not content.get("id"):
+            errors.append(FieldError(f"properties.items.{index}.id", "every item needs an id (contents[].id)"))
+    return errors
+
+
+def _lookup(event: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = event
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
