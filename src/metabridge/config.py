@@ -28,6 +28,7 @@ class Settings:
     database_url: str = field(default="", metadata={"doc": "SQLAlchemy URL; empty means SQLite in the data folder. `postgresql://user@host/db` for PostgreSQL."})
     graph_url: str = field(default=SANDBOX, metadata={"doc": "Graph API base URL. `sandbox` mounts the local Graph API simulation in-process; `https://graph.facebook.com` goes live."})
     graph_version: str = field(default=DEFAULT_GRAPH_VERSION, metadata={"doc": "Graph API version used in every path."})
+    graph_timeout_seconds: float = field(default=30.0, metadata={"doc": "Timeout of one Graph API HTTP call phase (connect, read, write)."})
     secret_key: str = field(default="", metadata={"doc": "Fernet key encrypting access tokens and app secrets; generated into the data folder when empty."})
     api_key: str = field(default="", metadata={"doc": "An API key accepted in addition to the stored ones (handy for deployments)."})
     host: str = field(default="127.0.0.1", metadata={"doc": "Address `metabridge serve` listens on."})

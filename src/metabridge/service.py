@@ -46,7 +46,10 @@ class Service:
     def graph_client(self) -> GraphClient:
         if not self.graph_base_url:
             raise RuntimeError("the Graph API URL is not known yet (the sandbox is not mounted)")
-        return GraphClient(base_url=self.graph_base_url, version=self.settings.graph_version)
+        return GraphClient(
+            base_url=self.graph_base_url, version=self.settings.graph_version,
+            timeout=self.settings.graph_timeout_seconds,
+        )
 
     def pipeline(self, connection: StoredConnection) -> EventPipeline:
         """The pipeline for a connection's current settings (rebuilt when the connection changes)."""

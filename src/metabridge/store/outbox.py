@@ -164,3 +164,14 @@ def count_pending(conn: Connection, connection_id: int) -> int:
     return conn.execute(
         select(func.count()).where(events.c.connection_id == connection_id, events.c.status == "pending")
     ).scalar_one()
+
+
+def purge_finished(conn: Connection, older_than_ms: int) -> int:
+    """Delete events that are done (anything but pending) and were received before ``older_than_ms``."""
+    from sqlalchemy import delete
+
+    result = conn.execute(
+        delete(events).where(events.c.status != "pending", events.c.received_at < older_than_ms)
+    )
+    conn.execute(delete(delivery_requests).where(delivery_requests.c.started_at < older_than_ms))
+    return result.rowcount or 0

@@ -1,0 +1,45 @@
+"""Running delivery workers inside a process: ``metabridge worker`` and the thread of ``metabridge serve``.
+
+Besides the worker loop, each process does light housekeeping: events that are finished and older than
+``retention_days`` are deleted, so the outbox does not grow without bound.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from metabridge.delivery.worker import DeliveryWorker
+from metabridge.service import Service
+from metabridge.store.outbox import purge_finished
+from metabridge.timeutil import now_ms
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_EVERY_S = 600.0
+
+
+def _housekeeping(service: Service, stop: threading.Event) -> None:
+    while not stop.wait(HOUSEKEEPING_EVERY_S):
+        cutoff = now_ms() - service.settings.retention_days * 86_400_000
+        try:
+            with service.engine.begin() as conn:
+                purged = purge_finished(conn, cutoff)
+            if purged:
+                log.info("housekeeping: deleted %d finished events older than %d days", purged, service.settings.retention_days)
+        except Exception:  # noqa: BLE001 - housekeeping must never stop delivery
+            log.exception("housekeeping failed")
+
+
+def run_worker(service: Service, stop: threading.Event) -> None:
+    """Deliver until ``stop`` is set (returns after the batch in flight)."""
+    threading.Thread(target=_housekeeping, args=(service, stop), name="metabridge-housekeeping", daemon=True).start()
+    with service.graph_client() as graph:
+        DeliveryWorker(service.engine, service.settings, service.box, graph).run(stop)
+
+
+def start_worker_thread(service: Service, stop: threading.Event) -> threading.Thread:
+    """The in-process worker of ``metabridge serve``."""
+    thread = threading.Thread(target=run_worker, args=(service, stop), name="metabridge-worker", daemon=True)
+    thread.start()
+    return thread
