@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _postgres import fresh_database, postgres_server
 
 from metabridge.api.app import create_app
 from metabridge.config import Settings
@@ -16,21 +15,6 @@ from metabridge.serving import run_in_thread
 from metabridge.service import Service
 
 API_KEY = "mb_test_key"
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'metabridge.db'}"
-    else:
-        with fresh_database(request.getfixturevalue("postgres_url")) as url:
-            yield url
 
 
 @dataclass

@@ -1,0 +1,109 @@
+"""A small HTTP client for the sandbox's ``/_sandbox`` control API.
+
+Tests, benchmarks, demos and the CLI steer a running sandbox through it rather than poking at a
+:class:`~metabridge.sandbox.state.SandboxState`, so the same code works against a sandbox in another
+process.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+__all__ = ["SandboxControl"]
+
+
+class SandboxControl:
+    """Inspect and steer the sandbox at ``base_url`` (its root, without ``/_sandbox``)."""
+
+    def __init__(
+        self, base_url: str, *, timeout: float = 10.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        answer = self.http.request(method, f"/_sandbox{path}", **kwargs)
+        answer.raise_for_status()
+        return answer.json()
+
+    # -- inspection ------------------------------------------------------------------------------------
+    def events(
+        self, pixel_id: str, *, test: bool = False, limit: int = 1000, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """Received events (``event``, ``fbtrace_id``, ``received_at``, ``test_event_code``…), oldest first."""
+        params = {"test": "true" if test else "false", "limit": limit, "offset": offset}
+        data: list[dict[str, Any]] = self._json("GET", f"/pixels/{pixel_id}/events", params=params)["data"]
+        return data
+
+    def event_total(self, pixel_id: str, *, test: bool = False) -> int:
+        """How many events the pixel received in total."""
+        params = {"test": "true" if test else "false", "limit": 1}
+        return int(self._json("GET", f"/pixels/{pixel_id}/events", params=params)["total"])
+
+    def requests(self, *, limit: int = 10_000, offset: int = 0) -> list[dict[str, Any]]:
+        """The Graph request log, oldest first."""
+        data: list[dict[str, Any]] = self._json(
+            "GET", "/requests", params={"limit": limit, "offset": offset}
+        )["data"]
+        return data
+
+    def stats(self) -> dict[str, Any]:
+        """Totals: requests by status, errors by code, events per pixel, pending faults."""
+        stats: dict[str, Any] = self._json("GET", "/stats")
+        return stats
+
+    def faults(self) -> list[dict[str, Any]]:
+        """Pending faults, in the order they will be used."""
+        data: list[dict[str, Any]] = self._json("GET", "/faults")["data"]
+        return data
+
+    # -- steering --------------------------------------------------------------------------------------
+    def add_fault(
+        self,
+        *,
+        count: int = 1,
+        error: dict[str, Any] | None = None,
+        delay_ms: int = 0,
+        path_contains: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Make the next ``count`` matching Graph requests fail with ``error`` and/or wait ``delay_ms``."""
+        spec = {
+            "count": count,
+            "error": error,
+            "delay_ms": delay_ms,
+            "path_contains": path_contains,
+            "headers": headers or {},
+        }
+        created: dict[str, Any] = self._json("POST", "/faults", json=spec)
+        return created
+
+    def clear_faults(self) -> None:
+        self._json("DELETE", "/faults")
+
+    def revoke_token(self, token: str) -> None:
+        self._json("POST", "/tokens/revoke", json={"token": token})
+
+    def restore_token(self, token: str) -> None:
+        self._json("POST", "/tokens/restore", json={"token": token})
+
+    def set_app_secret(self, app_secret: str | None) -> None:
+        """Require ``appsecret_proof`` for this secret (``None``: stop requiring it)."""
+        self._json("PUT", "/app-secret", json={"app_secret": app_secret})
+
+    def reset(self) -> None:
+        self._json("POST", "/reset")
