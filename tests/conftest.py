@@ -23,6 +23,7 @@ except ImportError:  # running from a checkout without `pip install -e .`
 
 from metabridge.sandbox import SandboxState, create_sandbox_app
 from metabridge.serving import run_in_thread
+from _postgres import fresh_database, postgres_server  # noqa: E402
 from metabridge.sandbox.control import SandboxControl
 
 
