@@ -64,12 +64,23 @@ def _demo(base: str, api_key: str | None, service: Service) -> None:
         time.sleep(service.settings.batch_linger_ms / 1000 + 1.5)
         console.rule("[bold]demo: delivery stats")
         console.print(JSON(client.get(f"/v1/connections/{cid}/stats").text))
-        received = client.get(f"{SANDBOX_MOUNT}/_sandbox/requests").json()
+        requests = client.get(f"{SANDBOX_MOUNT}/_sandbox/requests").json()["data"]
+        received = client.get(
+            f"{SANDBOX_MOUNT}/_sandbox/pixels/{DEMO_CONNECTION['pixel_id']}/events", params={"limit": 1}
+        ).json()["data"]
         console.rule("[bold]demo: what the Graph API sandbox received")
-        console.print(JSON(orjson.dumps(received).decode()[:4000]))
+        for item in requests:
+            console.print(
+                f"{item['method']} {item['path']} -> HTTP {item['status']}, {item['events_count']} events, "
+                f"fbtrace_id {item['fbtrace_id']}"
+            )
+        if received:
+            console.print("the first event, as Meta gets it (customer data normalized and SHA-256 hashed):")
+            console.print(JSON(orjson.dumps(received[0]["event"]).decode()))
     console.print(
         "\n[bold]Next:[/] open the API docs at "
         f"{base}/docs; send events with curl -H 'Authorization: Bearer {api_key}' "
-        f"-d @examples/events.ndjson {base}/v1/connections/{cid}/events; "
+        f"-H 'Content-Type: application/x-ndjson' --data-binary @examples/events.ndjson "
+        f"{base}/v1/connections/{cid}/events; "
         f"see one event: {base}/v1/connections/{cid}/events/ord-1001. Ctrl-C stops the server."
     )

@@ -51,6 +51,9 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
+    if level.lower() != "debug":  # one line per request/migration step is noise at info level
+        for chatty in ("httpx", "alembic"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def ensure_api_key(service: Service) -> str | None:
