@@ -1,0 +1,235 @@
+"""Every statement the delivery worker runs on the ``events`` outbox, in one module.
+
+Why one module: the correctness of delivery rests on a handful of row-level rules that must hold on
+SQLite (one file, writes serialized by ``BEGIN IMMEDIATE``) and on PostgreSQL (many worker processes):
+
+- a pending row is *leased* to one worker at a time: ``lease_owner`` + ``lease_expires_at``; a lease
+  that expired (crashed worker) makes the row claimable again;
+- claiming is one ``UPDATE ... WHERE id IN (SELECT ... LIMIT n [FOR UPDATE SKIP LOCKED]) RETURNING``
+  statement, so two workers never claim the same row and never wait for each other on PostgreSQL;
+- every completion (sent, retry, invalid, failed, release, lease renewal) only touches rows *still
+  leased by the caller* (``lease_owner = :me AND status = 'pending'``): a worker that lost its lease can
+  never overwrite the outcome of the worker that took the rows over.
+
+Times are integer milliseconds (see :mod:`metabridge.store.schema`). Functions take an open
+``Connection``; the caller owns the transaction (claim and completions are short, separate
+transactions: no transaction is ever held open across an HTTP call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
+
+from metabridge.store.schema import connections, delivery_requests, events
+
+__all__ = [
+    "BATCH_LIMIT",
+    "ClaimedEvent",
+    "due_connections",
+    "claim_batch",
+    "renew_lease",
+    "mark_sent",
+    "retry_later",
+    "mark_invalid",
+    "mark_failed",
+    "release",
+    "record_request",
+]
+
+#: Meta accepts at most 1,000 events per request (D-USE); a claim never takes more.
+BATCH_LIMIT = 1_000
+#: ids per ``IN (...)``: far under SQLite's and PostgreSQL's bound-parameter limits.
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedEvent:
+    """One pending event leased to this worker, with what is needed to send it and judge its age."""
+
+    id: int
+    event_id: str
+    event_name: str
+    event_time: int  # seconds, as sent to Meta
+    received_at: int  # ms
+    attempts: int  # including the attempt this claim counts
+    payload: bytes
+    last_error: Any = None  # ``detail`` of the previous failed attempt, reported if the event fails
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield list(ids[start:start + _CHUNK])
+
+
+def _claimable(now_ms: int) -> Any:
+    """Pending, due, and not leased (or the lease expired: its worker died or lost it)."""
+    return and_(
+        events.c.status == "pending",
+        events.c.next_attempt_at <= now_ms,
+        or_(events.c.lease_expires_at.is_(None), events.c.lease_expires_at < now_ms),
+    )
+
+
+def due_connections(conn: Connection, now_ms: int, linger_ms: int) -> list[int]:
+    """Ids of connections with a batch worth sending now, oldest backlog first.
+
+    A connection qualifies when it is ``ok``, not throttled, and its claimable events either fill a
+    request (≥ 1,000), or the oldest waited ``linger_ms`` since it was received, or one of them is a due
+    retry (attempts > 0: a retry's delay already was its wait). Waiting for a fuller batch costs a
+    little latency and saves many small requests against Meta's rate limits.
+    """
+    oldest = func.min(events.c.received_at)
+    query = (
+        select(events.c.connection_id, oldest.label("oldest"))
+        .select_from(events.join(connections, connections.c.id == events.c.connection_id))
+        .where(
+            _claimable(now_ms),
+            connections.c.status == "ok",
+            or_(connections.c.throttled_until.is_(None), connections.c.throttled_until <= now_ms),
+        )
+        .group_by(events.c.connection_id)
+        .having(
+            or_(
+                func.count() >= BATCH_LIMIT,
+                oldest <= now_ms - linger_ms,
+                func.max(events.c.attempts) > 0,
+            )
+        )
+        .order_by(oldest, events.c.connection_id)
+    )
+    return [row.connection_id for row in conn.execute(query)]
+
+
+def claim_batch(
+    conn: Connection, connection_id: int, worker_id: str, now_ms: int, lease_ms: int, limit: int = BATCH_LIMIT
+) -> list[ClaimedEvent]:
+    """Lease up to ``limit`` claimable events of a connection (oldest first) and count the attempt.
+
+    PostgreSQL: the inner ``SELECT ... FOR UPDATE SKIP LOCKED`` makes concurrent claimers take disjoint
+    rows without blocking; a row another worker claimed and committed meanwhile is re-checked against
+    the WHERE clause (lease now in the future) and dropped. SQLite: the engine's ``BEGIN IMMEDIATE``
+    serializes writers, so the same statement without the lock clause is enough.
+    """
+    limit = max(1, min(limit, BATCH_LIMIT))
+    picked = (
+        select(events.c.id)
+        .where(events.c.connection_id == connection_id, _claimable(now_ms))
+        .order_by(events.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        picked = picked.with_for_update(skip_locked=True)
+    statement = (
+        update(events)
+        .where(events.c.id.in_(picked.scalar_subquery()), _claimable(now_ms))
+        .values(lease_owner=worker_id, lease_expires_at=now_ms + lease_ms, attempts=events.c.attempts + 1)
+        .returning(
+            events.c.id, events.c.event_id, events.c.event_name, events.c.event_time, events.c.received_at,
+            events.c.attempts, events.c.payload, events.c.detail,
+        )
+    )
+    claimed = [
+        ClaimedEvent(
+            id=row.id, event_id=row.event_id, event_name=row.event_name, event_time=row.event_time,
+            received_at=row.received_at, attempts=row.attempts, payload=bytes(row.payload or b""),
+            last_error=row.detail,
+        )
+        for row in conn.execute(statement)
+    ]
+    claimed.sort(key=lambda e: e.id)  # RETURNING order is not guaranteed
+    return claimed
+
+
+def _mine(worker_id: str, ids: Sequence[int]) -> Any:
+    return and_(events.c.id.in_(ids), events.c.lease_owner == worker_id, events.c.status == "pending")
+
+
+def _update_mine(conn: Connection, worker_id: str, ids: Sequence[int], **values: Any) -> int:
+    """Apply ``values`` to the rows of ``ids`` still leased by ``worker_id``; returns how many."""
+    changed = 0
+    for chunk in _chunks(ids):
+        changed += conn.execute(update(events).where(_mine(worker_id, chunk)).values(**values)).rowcount
+    return changed
+
+
+def renew_lease(
+    conn: Connection, worker_id: str, ids: Sequence[int], now_ms: int, lease_ms: int
+) -> list[int]:
+    """Extend this worker's lease on ``ids``; returns the ids it still holds (sorted).
+
+    Safe even after the lease expired: if another worker claimed a row meanwhile its ``lease_owner``
+    changed and the row is not returned, so the caller drops it from the request.
+    """
+    held: list[int] = []
+    for chunk in _chunks(ids):
+        rows = conn.execute(
+            update(events).where(_mine(worker_id, chunk))
+            .values(lease_expires_at=now_ms + lease_ms).returning(events.c.id)
+        )
+        held.extend(row.id for row in rows)
+    return sorted(held)
+
+
+def mark_sent(
+    conn: Connection, worker_id: str, ids: Sequence[int], *, request_id: int | None,
+    fbtrace_id: str | None, now_ms: int,
+) -> int:
+    """Meta accepted these events. The payload is dropped: it is no longer needed and saves space."""
+    return _update_mine(
+        conn, worker_id, ids, status="sent", sent_at=now_ms, request_id=request_id, fbtrace_id=fbtrace_id,
+        payload=None, reason=None, detail=None, lease_owner=None, lease_expires_at=None,
+    )
+
+
+def retry_later(
+    conn: Connection, worker_id: str, ids: Sequence[int], *, next_attempt_at: int, last_error: Any
+) -> int:
+    """Keep the events pending, due again at ``next_attempt_at``; ``detail`` remembers the error."""
+    return _update_mine(
+        conn, worker_id, ids, next_attempt_at=next_attempt_at, detail=last_error,
+        lease_owner=None, lease_expires_at=None,
+    )
+
+
+def mark_invalid(conn: Connection, worker_id: str, ids: Sequence[int], *, reason: str, error: Any) -> int:
+    """Meta rejects (or would reject) these events: never send them. The payload is kept for inspection."""
+    return _update_mine(
+        conn, worker_id, ids, status="invalid", reason=reason, detail=error,
+        lease_owner=None, lease_expires_at=None,
+    )
+
+
+def mark_failed(conn: Connection, worker_id: str, ids: Sequence[int], *, reason: str, error: Any) -> int:
+    """Give up (too old to keep retrying); ``error`` is the last error. The payload is kept for a replay."""
+    return _update_mine(
+        conn, worker_id, ids, status="failed", reason=reason, detail=error,
+        lease_owner=None, lease_expires_at=None,
+    )
+
+
+def release(conn: Connection, worker_id: str, ids: Sequence[int]) -> int:
+    """Give the events back without counting the attempt (connection paused, worker shutting down)."""
+    return _update_mine(
+        conn, worker_id, ids, attempts=events.c.attempts - 1, lease_owner=None, lease_expires_at=None,
+    )
+
+
+def record_request(
+    conn: Connection, *, connection_id: int, worker_id: str, started_at: int, finished_at: int,
+    event_count: int, ok: bool, http_status: int | None = None, events_received: int | None = None,
+    fbtrace_id: str | None = None, error: Any = None,
+) -> int:
+    """One ``delivery_requests`` row per Graph request (the audit trail behind stats); returns its id."""
+    return int(
+        conn.execute(
+            insert(delivery_requests).values(
+                connection_id=connection_id, worker=worker_id[:64], started_at=started_at,
+                finished_at=finished_at, event_count=event_count, http_status=http_status, ok=ok,
+                events_received=events_received, fbtrace_id=fbtrace_id, error=error,
+            ).returning(delivery_requests.c.id)
+        ).scalar_one()
+    )
