@@ -19,6 +19,7 @@ from metabridge.events.fields import (
     SINGLE_PRODUCT_ID_KEYS,
     USER_FIELD_MAP,
     Conversion,
+    PropertyRule,
 )
 
 
@@ -102,19 +103,27 @@ def _number(value: Any) -> int | float | None:
     return None
 
 
+def _apply_rules(
+    source: Mapping[str, Any], rules: tuple[PropertyRule, ...], prefix: str, errors: list[FieldError]
+) -> dict[str, Any]:
+    """Each rule's target from the first of its sources that is present, converted."""
+    out: dict[str, Any] = {}
+    for rule in rules:
+        for name in rule.sources:
+            value = source.get(name)
+            if value is not None and value != "":
+                converted = _convert(value, rule.convert, f"{prefix}.{name}", errors)
+                if converted is not None:
+                    out[rule.target] = converted
+                break
+    return out
+
+
 def _item(item: Any, field: str, errors: list[FieldError]) -> dict[str, Any] | None:
     if not isinstance(item, Mapping):
         errors.append(FieldError(field, "must be an object with at least an id"))
         return None
-    content: dict[str, Any] = {}
-    for rule in ITEM_FIELD_RULES:
-        for source in rule.sources:
-            value = item.get(source)
-            if value is not None and value != "":
-                converted = _convert(value, rule.convert, f"{field}.{source}", errors)
-                if converted is not None:
-                    content[rule.target] = converted
-                break
+    content = _apply_rules(item, ITEM_FIELD_RULES, field, errors)
     content.setdefault("quantity", 1)
     if "id" not in content:
         errors.append(FieldError(f"{field}.id", "every item needs an id (contents[].id)"))
@@ -126,15 +135,7 @@ def map_properties(
 ) -> tuple[dict[str, Any], list[FieldError]]:
     """``custom_data`` from ``properties``; unmapped properties pass through as custom properties."""
     errors: list[FieldError] = []
-    data: dict[str, Any] = {}
-    for rule in PROPERTY_RULES:
-        for source in rule.sources:
-            value = properties.get(source)
-            if value is not None and value != "":
-                converted = _convert(value, rule.convert, f"properties.{source}", errors)
-                if converted is not None:
-                    data[rule.target] = converted
-                break
+    data = _apply_rules(properties, PROPERTY_RULES, "properties", errors)
 
     items_key = next((key for key in ITEM_LIST_KEYS if properties.get(key) is not None), None)
     items: list[dict[str, Any]] = []
