@@ -103,19 +103,39 @@ def _number(value: Any) -> int | float | None:
     return None
 
 
+def _source_index(rules: tuple[PropertyRule, ...]) -> dict[str, tuple[int, int]]:
+    """Incoming key -> (rule index, preference): lets mapping walk the few keys an event has."""
+    return {name: (i, rank) for i, rule in enumerate(rules) for rank, name in enumerate(rule.sources)}
+
+
+_PROPERTY_INDEX = _source_index(PROPERTY_RULES)
+_ITEM_INDEX = _source_index(ITEM_FIELD_RULES)
+
+
 def _apply_rules(
-    source: Mapping[str, Any], rules: tuple[PropertyRule, ...], prefix: str, errors: list[FieldError]
+    source: Mapping[str, Any],
+    rules: tuple[PropertyRule, ...],
+    index: dict[str, tuple[int, int]],
+    prefix: str,
+    errors: list[FieldError],
 ) -> dict[str, Any]:
-    """Each rule's target from the first of its sources that is present, converted."""
+    """Each rule's target from the most preferred of its sources that is present, converted."""
+    chosen: dict[int, tuple[int, str, Any]] = {}
+    for name, value in source.items():
+        hit = index.get(name)
+        if hit is None or value is None or value == "":
+            continue
+        rule_index, rank = hit
+        best = chosen.get(rule_index)
+        if best is None or rank < best[0]:
+            chosen[rule_index] = (rank, name, value)
     out: dict[str, Any] = {}
-    for rule in rules:
-        for name in rule.sources:
-            value = source.get(name)
-            if value is not None and value != "":
-                converted = _convert(value, rule.convert, f"{prefix}.{name}", errors)
-                if converted is not None:
-                    out[rule.target] = converted
-                break
+    for rule_index in sorted(chosen):
+        rule = rules[rule_index]
+        _, name, value = chosen[rule_index]
+        converted = _convert(value, rule.convert, f"{prefix}.{name}", errors)
+        if converted is not None:
+            out[rule.target] = converted
     return out
 
 
@@ -123,7 +143,7 @@ def _item(item: Any, field: str, errors: list[FieldError]) -> dict[str, Any] | N
     if not isinstance(item, Mapping):
         errors.append(FieldError(field, "must be an object with at least an id"))
         return None
-    content = _apply_rules(item, ITEM_FIELD_RULES, field, errors)
+    content = _apply_rules(item, ITEM_FIELD_RULES, _ITEM_INDEX, field, errors)
     content.setdefault("quantity", 1)
     if "id" not in content:
         errors.append(FieldError(f"{field}.id", "every item needs an id (contents[].id)"))
@@ -135,7 +155,7 @@ def map_properties(
 ) -> tuple[dict[str, Any], list[FieldError]]:
     """``custom_data`` from ``properties``; unmapped properties pass through as custom properties."""
     errors: list[FieldError] = []
-    data = _apply_rules(properties, PROPERTY_RULES, "properties", errors)
+    data = _apply_rules(properties, PROPERTY_RULES, _PROPERTY_INDEX, "properties", errors)
 
     items_key = next((key for key in ITEM_LIST_KEYS if properties.get(key) is not None), None)
     items: list[dict[str, Any]] = []

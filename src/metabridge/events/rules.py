@@ -67,7 +67,7 @@ def check_event(event: Mapping[str, Any], now_s: int) -> list[FieldError]:
         errors.append(FieldError("timestamp", "event_time is more than a minute in the future"))
 
     for meta_field, incoming in REQUIRED_BY_ACTION_SOURCE.get(action_source, ()):
-        if not _lookup(event, meta_field):
+        if not _lookup(event, user_data, meta_field):
             errors.append(FieldError(incoming, f"is required for {action_source} events ({meta_field})"))
 
     url = event.get("event_source_url")
@@ -101,10 +101,8 @@ def check_event(event: Mapping[str, Any], now_s: int) -> list[FieldError]:
     return errors
 
 
-def _lookup(event: Mapping[str, Any], dotted: str) -> Any:
-    value: Any = event
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
+def _lookup(event: Mapping[str, Any], user_data: Mapping[str, Any], field: str) -> Any:
+    """A server-event field, or a ``user_data.<key>`` one (the only nesting the rules use)."""
+    if field.startswith("user_data."):
+        return user_data.get(field[10:])
+    return event.get(field)
