@@ -1,0 +1,118 @@
+"""Entry point for Custom Audiences: normalize one member into multi-key schema values.
+
+A member is keyed by plain field names (``email``, ``first_name``, ``birthdate`` ...). Each field is
+normalized once by the rule in :data:`~metabridge.identity.rules.MEMBER_FIELDS` and fills one or more schema
+keys (``first_name`` -> ``FN`` and ``FI``; ``birthdate`` -> ``DOBY``, ``DOBM``, ``DOBD``), hashed where
+Meta hashes them (all but ``EXTERN_ID`` and ``MADID``; audiences-and-catalog.md §2.3).
+
+Keys with no usable value are absent from :attr:`MemberIdentity.values`; the batch builder writes them as
+``""`` (Meta: unknown cells are the empty string, never sha256("")) and keeps rows without ``EXTERN_ID``
+out of batches whose schema has it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from metabridge.identity._input import EMPTY, UNREADABLE_TYPE, record_country, to_text
+from metabridge.identity.context import IdentityContext
+from metabridge.identity.hashing import is_sha256_hex, sha256_hex
+from metabridge.identity.issues import FieldIssue, IssueLevel, UnusableValue
+from metabridge.identity.rules import MEMBER_FIELDS, MemberFieldRule, Needs
+
+__all__ = ["CACHE_SIZE", "NOT_A_MEMBER_FIELD", "MemberIdentity", "normalize_member"]
+
+NOT_A_MEMBER_FIELD = "not an audience member field (" + ", ".join(MEMBER_FIELDS) + ")"
+ONE_VALUE_ONLY = "an audience row holds one value per key: extra values left out"
+HASHED_CANNOT_PROJECT = "already hashed: {keys} cannot be derived from a hash"
+
+CACHE_SIZE = 1 << 16
+
+_NOTHING = Needs.NOTHING
+_rule_for = MEMBER_FIELDS.get
+
+_Outcome = tuple[tuple[tuple[str, str], ...], "str | None", "IssueLevel | None"]
+
+
+@dataclass(slots=True)
+class MemberIdentity:
+    """Schema key -> value to upload (hashed where the audience rules hash), and what was left out."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    issues: list[FieldIssue] = field(default_factory=list)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _normalize_field(name: str, raw: str, arg: Any) -> _Outcome:
+    """Return ((schema key, value), ...), issue message or None, issue level or None for one field value."""
+    rule: MemberFieldRule = MEMBER_FIELDS[name]
+    s = raw.strip()
+    if not s:
+        return (), EMPTY, "dropped"
+    if len(s) == 64 and is_sha256_hex(s) and any(hashed for _, _, hashed in rule.outputs):
+        # An existing hash can only stand for the field's own key, not for a projection of it.
+        digest = s.lower()
+        pairs = tuple((key, digest) for key, project, hashed in rule.outputs if hashed and project is None)
+        lost = [key for key, project, _ in rule.outputs if project is not None]
+        if not lost:
+            return pairs, None, None
+        message = HASHED_CANNOT_PROJECT.format(keys="/".join(lost))
+        return pairs, message, ("warning" if pairs else "dropped")
+    try:
+        value = rule.normalize(s) if rule.needs is _NOTHING else rule.normalize(s, arg)
+    except UnusableValue as exc:
+        return (), str(exc), "dropped"
+    pairs = tuple(
+        (key, sha256_hex(project(value) if project is not None else value) if hashed else value)
+        for key, project, hashed in rule.outputs
+    )
+    warning = rule.warn(s, arg) if rule.warn is not None else None
+    return pairs, warning, ("warning" if warning is not None else None)
+
+
+def normalize_member(member: Mapping[str, Any], ctx: IdentityContext) -> MemberIdentity:
+    """Normalize one audience member into schema-key values.
+
+    ``member`` is keyed by ``email, phone, first_name, last_name, birthdate, gender, city, state, zip,
+    country, external_id, madid``; ``None`` means "not given". A list gives the first usable value (an
+    audience row has one cell per key) and a warning if other, different values were left out.
+    """
+    values: dict[str, str] = {}
+    issues: list[FieldIssue] = []
+    country = record_country(member.get("country"))
+    args = (None, country or ctx.default_country, country, ctx.date_order, ctx.external_id_hashing)
+    for name, value in member.items():
+        rule = _rule_for(name)
+        if rule is None:
+            issues.append(FieldIssue(str(name), NOT_A_MEMBER_FIELD, "dropped"))
+            continue
+        if value is None:
+            continue
+        arg = args[rule.needs]
+        items = (value,) if type(value) is str or not isinstance(value, (list, tuple)) else value
+        chosen: tuple[tuple[str, str], ...] | None = None
+        extra = False
+        for item in items:
+            if item is None:
+                continue
+            text = item if type(item) is str else to_text(item)
+            if text is None:
+                issues.append(FieldIssue(name, UNREADABLE_TYPE, "dropped"))
+                continue
+            pairs, message, level = _normalize_field(name, text, arg)
+            if message is not None and level is not None:
+                issues.append(FieldIssue(name, message, level))
+            if not pairs:
+                continue
+            if chosen is None:
+                chosen = pairs
+            elif pairs != chosen:
+                extra = True
+        if chosen is not None:
+            values.update(chosen)
+        if extra:
+            issues.append(FieldIssue(name, ONE_VALUE_ONLY, "warning"))
+    return MemberIdentity(values, issues)
