@@ -22,7 +22,10 @@ from metabridge.identity import (
     sha256_hex,
 )
 
-EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "meta-spec" / "examples"
+#: Meta's worked examples, recorded from ../shared/meta-spec/examples (test_fixtures_match_the_spec
+#: checks the copies against the originals whenever the shared folder is beside the checkout).
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "meta-spec"
+SHARED_EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "meta-spec" / "examples"
 
 LEFT_OUT = None
 
@@ -219,3 +222,9 @@ def test_audiences_doc_example(row: dict[str, Any]) -> None:
     values = normalize_member({field: raw}, IdentityContext(default_country="us")).values
     assert values == {{"email": "EMAIL", "phone": "PHONE"}[field]: digest}
     assert sha256_hex(raw) == digest  # the documented input is already normalized
+
+
+@pytest.mark.skipif(not SHARED_EXAMPLES.is_dir(), reason="../shared/meta-spec is not beside this checkout")
+def test_fixtures_match_the_spec() -> None:
+    for original in SHARED_EXAMPLES.glob("*.json"):
+        assert (EXAMPLES / original.name).read_bytes() == original.read_bytes(), original.name
