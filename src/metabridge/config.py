@@ -38,6 +38,7 @@ class Settings:
     max_event_age_hours: int = field(default=24, metadata={"doc": "After this long without delivery an event is marked failed with its last error."})
     retry_base_seconds: float = field(default=2.0, metadata={"doc": "First retry delay after a transient error (doubles each attempt, with jitter)."})
     retry_max_seconds: float = field(default=300.0, metadata={"doc": "Longest delay between two retries."})
+    audience_debounce_seconds: float = field(default=10.0, metadata={"doc": "After an audience's members change, wait this long for more changes before syncing it to Meta."})
     max_body_bytes: int = field(default=20_000_000, metadata={"doc": "Largest ingest request body accepted."})
     retention_days: int = field(default=30, metadata={"doc": "Delivered and skipped events are kept this long for status look-ups and stats."})
     log_level: str = field(default="info", metadata={"doc": "debug, info, warning or error."})

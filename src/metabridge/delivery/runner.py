@@ -1,5 +1,8 @@
 """Running delivery workers inside a process: ``metabridge worker`` and the thread of ``metabridge serve``.
 
+Each runner delivers events (:class:`DeliveryWorker`) and syncs audiences
+(:class:`~metabridge.delivery.audiences.AudienceWorker`, in a second thread of the same runner).
+
 Besides the worker loop, each process does light housekeeping: events that are finished and older than
 ``retention_days`` are deleted, so the outbox does not grow without bound.
 """
@@ -31,11 +34,25 @@ def _housekeeping(service: Service, stop: threading.Event) -> None:
             log.exception("housekeeping failed")
 
 
-def run_worker(service: Service, stop: threading.Event) -> None:
-    """Deliver until ``stop`` is set (returns after the batch in flight)."""
-    threading.Thread(target=_housekeeping, args=(service, stop), name="metabridge-housekeeping", daemon=True).start()
+def _sync_audiences(service: Service, stop: threading.Event) -> None:
+    """The audience sync loop (its own Graph client: a 10,000-row upload never holds up event delivery)."""
+    from metabridge.delivery.audiences import AudienceWorker
+
     with service.graph_client() as graph:
-        DeliveryWorker(service.engine, service.settings, service.box, graph).run(stop)
+        AudienceWorker(service.engine, service.settings, service.box, graph).run(stop)
+
+
+def run_worker(service: Service, stop: threading.Event) -> None:
+    """Deliver events and sync audiences until ``stop`` is set (returns after the work in flight)."""
+    threading.Thread(target=_housekeeping, args=(service, stop), name="metabridge-housekeeping", daemon=True).start()
+    audiences = threading.Thread(target=_sync_audiences, args=(service, stop), name="metabridge-audiences", daemon=True)
+    audiences.start()
+    try:
+        with service.graph_client() as graph:
+            DeliveryWorker(service.engine, service.settings, service.box, graph).run(stop)
+    finally:
+        if stop.is_set():
+            audiences.join(timeout=service.settings.lease_seconds)
 
 
 def start_worker_thread(service: Service, stop: threading.Event) -> threading.Thread:

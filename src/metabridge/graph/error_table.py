@@ -86,6 +86,24 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
     ErrorRule(100, 2804019, I, "Conversions API validation error"),
     ErrorRule(100, 2804048, I, "Conversions API validation error"),
     ErrorRule(100, 2804030, I, "Limited Data Use selection required"),
+    ErrorRule(105, None, I, "too many parameters"),
+    ErrorRule(194, None, I, "a required parameter is missing"),
+    ErrorRule(2635, None, I, "deprecated Graph API version"),
+    # --- Custom Audiences (audiences-and-catalog.md §1.2, §2.5, §2.8) ---------------------------------
+    ErrorRule(200, 1870090, A, "Custom Audience Terms not accepted: a person must accept them for the ad account"),
+    ErrorRule(2655, None, A, "Custom Audience terms of service not accepted"),
+    ErrorRule(2663, None, A, "Custom Audience terms of service not accepted"),
+    ErrorRule(100, 1713230, I, "audience upload blocked (integrity policy)"),
+    ErrorRule(100, 1713231, I, "audience edit blocked (integrity policy)"),
+    ErrorRule(100, 1713228, I, "audience edit blocked (integrity policy)"),
+    ErrorRule(2650, None, I, "failed to update the custom audience"),
+    ErrorRule(2650, 1870145, T, "audience update in progress: wait for it, then retry"),
+    ErrorRule(2650, 1870148, T, "replace failed (something went wrong): may retry"),
+    ErrorRule(2650, 1870158, I, "replace session timed out: add the rest with /users"),
+    ErrorRule(2650, 1870147, I, "replace session must start with batch_seq 1"),
+    ErrorRule(2650, 1870159, I, "replace session already finished (last_batch_flag was sent)"),
+    ErrorRule(2650, 1870144, I, "audience too large (100M+) to replace: use /users"),
+    ErrorRule(2656, None, I, "the audience has lookalikes: it cannot be deleted"),
 )
 
 

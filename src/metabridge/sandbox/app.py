@@ -8,6 +8,9 @@ Unknown Graph paths answer like Graph does for a node it cannot find (100/33).
 Graph endpoints (answers and errors exactly as Meta's, spec §1.2-§1.3):
 
 - ``POST /{version}/{pixel_id}/events`` — Conversions API (``routes/events.py``)
+- ``POST|GET /{version}/act_{ad_account_id}/customaudiences``, ``GET|POST|DELETE /{version}/{audience_id}``,
+  ``POST|DELETE /{version}/{audience_id}/users``, ``POST /{version}/{audience_id}/usersreplace`` —
+  Custom Audiences (``routes/audiences.py``)
 
 Control endpoints (plain JSON; never show a token):
 
@@ -18,6 +21,11 @@ Control endpoints (plain JSON; never show a token):
 - ``POST /_sandbox/faults`` / ``GET /_sandbox/faults`` / ``DELETE /_sandbox/faults`` — fault injection
 - ``POST /_sandbox/tokens/revoke`` / ``POST /_sandbox/tokens/restore`` — ``{"token": "..."}``
 - ``PUT  /_sandbox/app-secret`` — ``{"app_secret": "..." | null}``: require ``appsecret_proof``
+- ``GET  /_sandbox/ad-accounts/{id}/audiences?limit=&offset=`` — an account's audiences, member counts
+- ``POST /_sandbox/ad-accounts/{id}/tos`` — ``{"accepted": false}``: Custom Audience Terms not accepted
+- ``POST /_sandbox/audiences`` — pre-create an audience (with members) "made by someone else"
+- ``GET  /_sandbox/audiences/{id}``, ``.../members?limit=&offset=``, ``.../members/count``
+- ``GET  /_sandbox/clock``, ``POST /_sandbox/clock/advance`` — ``{"seconds": n}``: time out sessions
 - ``POST /_sandbox/reset``
 - ``GET  /_sandbox/docs`` — OpenAPI UI
 """

@@ -66,6 +66,70 @@ class SandboxControl:
         stats: dict[str, Any] = self._json("GET", "/stats")
         return stats
 
+    # -- custom audiences ------------------------------------------------------------------------------
+    def audiences(self, ad_account_id: str, *, limit: int = 10_000, offset: int = 0) -> list[dict[str, Any]]:
+        """An ad account's audiences, oldest first, with ``member_count``, ``counters``, ``replace_session``."""
+        account = str(ad_account_id).removeprefix("act_")
+        data: list[dict[str, Any]] = self._json(
+            "GET", f"/ad-accounts/{account}/audiences", params={"limit": limit, "offset": offset}
+        )["data"]
+        return data
+
+    def audience(self, audience_id: str) -> dict[str, Any]:
+        """Every field of one audience plus the sandbox's extras (raises ``httpx.HTTPStatusError`` 404)."""
+        view: dict[str, Any] = self._json("GET", f"/audiences/{audience_id}")
+        return view
+
+    def members(self, audience_id: str, *, limit: int = 10_000, offset: int = 0) -> list[dict[str, Any]]:
+        """One page of an audience's stored members, each ``{schema key: value}``."""
+        data: list[dict[str, Any]] = self._json(
+            "GET", f"/audiences/{audience_id}/members", params={"limit": limit, "offset": offset}
+        )["data"]
+        return data
+
+    def all_members(self, audience_id: str, *, page_size: int = 10_000) -> list[dict[str, Any]]:
+        """Every stored member of an audience (pages through :meth:`members`)."""
+        members: list[dict[str, Any]] = []
+        while True:
+            page = self.members(audience_id, limit=page_size, offset=len(members))
+            members.extend(page)
+            if len(page) < page_size:
+                return members
+
+    def member_count(self, audience_id: str) -> int:
+        """Exact number of members (Graph only shows a range)."""
+        return int(self._json("GET", f"/audiences/{audience_id}/members/count")["count"])
+
+    def create_audience(
+        self,
+        ad_account_id: str,
+        name: str,
+        *,
+        description: str | None = None,
+        customer_file_source: str = "USER_PROVIDED_ONLY",
+        is_value_based: bool = False,
+        members: list[dict[str, Any]] | None = None,
+    ) -> str:
+        """Pre-create an audience "made by someone else" (optionally with members); returns its id."""
+        spec = {
+            "ad_account_id": str(ad_account_id),
+            "name": name,
+            "description": description,
+            "customer_file_source": customer_file_source,
+            "is_value_based": is_value_based,
+            "members": members or [],
+        }
+        return str(self._json("POST", "/audiences", json=spec)["id"])
+
+    def set_tos(self, ad_account_id: str, accepted: bool) -> None:
+        """Whether the ad account accepted the Custom Audience Terms (not accepted: 200/1870090)."""
+        account = str(ad_account_id).removeprefix("act_")
+        self._json("POST", f"/ad-accounts/{account}/tos", json={"accepted": accepted})
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the sandbox clock forward (upload sessions time out after 90 min); returns the offset."""
+        return float(self._json("POST", "/clock/advance", json={"seconds": seconds})["offset_seconds"])
+
     def faults(self) -> list[dict[str, Any]]:
         """Pending faults, in the order they will be used."""
         data: list[dict[str, Any]] = self._json("GET", "/faults")["data"]

@@ -6,7 +6,9 @@ comes from validation, token checks or an injected fault::
     {"error": {"message", "type", "code", "error_subcode", "is_transient",
                "error_user_title", "error_user_msg", "error_data"?, "fbtrace_id"}}
 
-``error_data`` is a sandbox extension for validation errors: ``{"event_index": i, "field": "..."}``.
+``error_data`` is a sandbox extension for validation errors: ``{"event_index": i, "field": "..."}`` on the
+Conversions API, ``{"field": "<param path>"}`` (``name``, ``payload.schema``, ``session.batch_seq``...) on
+the audience endpoints.
 HTTP statuses follow what Meta sends: 400 for parameter, token and throttling errors (throttling with
 ``is_transient: true``), 500/503 for codes 1/2.
 """
@@ -60,7 +62,22 @@ CANONICAL_ERRORS: dict[int, CanonicalError] = {
         400, True, "(#368) The action attempted has been deemed abusive or is otherwise disallowed"
     ),
     613: CanonicalError(400, True, "(#613) Calls to this api have exceeded the rate limit."),
+    2650: CanonicalError(400, False, "(#2650) Failed to update the custom audience"),
+    2654: CanonicalError(400, False, "(#2654) Failed to create custom audience"),
+    2656: CanonicalError(
+        400, False, "(#2656) The custom audience cannot be deleted while lookalike audiences use it"
+    ),
     21009: CanonicalError(503, True, "The data set upload is temporarily not ready."),
+    80000: CanonicalError(
+        400, True, "(#80000) There have been too many calls from this ad-account. Wait a bit and try again."
+    ),
+    80003: CanonicalError(
+        400,
+        True,
+        "(#80003) There have been too many calls to this ad-account. Wait a bit and try again. For more "
+        "info, please refer to https://developers.facebook.com/docs/graph-api/overview/rate-limiting"
+        "#custom-audience.",
+    ),
     80004: CanonicalError(
         400, True, "(#80004) There have been too many calls to this ad-account. Wait a bit and try again."
     ),

@@ -1,5 +1,10 @@
 """In-memory state of one sandbox: what it received, its request log, faults and revoked tokens.
 
+Custom Audiences live in :attr:`SandboxState.audiences` (an
+:class:`~metabridge.sandbox.audience_state.AudienceStore`, replaced by :meth:`SandboxState.reset`). The
+sandbox clock (:meth:`SandboxState.now`) is wall time plus an offset that ``/_sandbox/clock/advance``
+moves forward, so tests can let a 90-minute upload session expire; it drives the audience store.
+
 One lock guards everything: the app runs handlers on the server's event loop while tests (and the
 service mounting the sandbox in-process) read and change the state from other threads. Critical
 sections are short (append, pop, copy), so one lock does not limit throughput.
@@ -17,6 +22,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from typing import Any
+
+from metabridge.sandbox.audience_state import AudienceStore
 
 __all__ = [
     "DEFAULT_MAX_EVENTS_PER_BUCKET",
@@ -91,6 +98,8 @@ class RequestRecord:
     error_code: int | None = None
     error_subcode: int | None = None
     fault: bool = False
+    audience_id: str | None = None
+    rows_count: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,16 +133,35 @@ class SandboxState:
         self._error_counts: Counter[str] = Counter()
         self._request_total = 0
         self._started_at = time.time()
+        self._clock_offset = 0.0
+        self.audiences = AudienceStore(clock=self.now)
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget everything: events, request log, faults, revoked tokens, counters, app secret changes.
+        """Forget everything: events, request log, faults, revoked tokens, counters, app secret changes,
+        audiences (with their members, sessions and TOS flags) and the clock offset.
 
         Requests still in flight (e.g. delayed by a fault) when the reset happens are not recorded.
         """
         with self._lock:
             self._generation += 1
             self._init_locked()
+
+    def now(self) -> float:
+        """The sandbox clock: wall time plus what :meth:`advance_clock` added since the last reset."""
+        return time.time() + self._clock_offset
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the sandbox clock forward (never back); returns the total offset in seconds."""
+        if seconds < 0:
+            raise ValueError("the sandbox clock only moves forward")
+        with self._lock:
+            self._clock_offset += seconds
+            return self._clock_offset
+
+    @property
+    def clock_offset(self) -> float:
+        return self._clock_offset
 
     @property
     def generation(self) -> int:
@@ -283,4 +311,5 @@ class SandboxState:
                 "faults_pending": sum(f.remaining for f in self._faults),
                 "revoked_tokens": len(self._revoked),
                 "app_secret_required": self.app_secret is not None,
+                "custom_audiences": self.audiences.stats(),
             }

@@ -109,3 +109,124 @@ delivery_requests = Table(
     Column("error", JSON),
 )
 Index("ix_delivery_requests_conn_time", delivery_requests.c.connection_id, delivery_requests.c.started_at)
+
+# --- Custom Audiences ---------------------------------------------------------------------------------
+
+#: Meta ad accounts audiences are synced to; tokens encrypted like connections'.
+ad_accounts = Table(
+    "ad_accounts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("account_id", String(64), nullable=False, doc="Meta ad account id, digits only (no act_)."),
+    Column("access_token", Text, nullable=False, doc="Encrypted (Fernet)."),
+    Column("app_secret", Text, doc="Encrypted (Fernet)."),
+    Column("throttled_until", BigInteger, doc="Rate-limited by Meta: no audience calls before this time."),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+#: An audience: id chosen by the caller, unique name.
+audiences = Table(
+    "audiences",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("description", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+#: Members as given (``data``) and normalized/hashed (``identity``: schema key -> value).
+audience_members = Table(
+    "audience_members",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("audience_id", String(100), ForeignKey("audiences.id", ondelete="CASCADE"), nullable=False),
+    Column("member_key", String(300), nullable=False, doc="external_id:..., email:<sha256> or phone:<sha256>."),
+    Column("data", JSON, nullable=False),
+    Column("identity", JSON, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+Index("ux_audience_members_key", audience_members.c.audience_id, audience_members.c.member_key, unique=True)
+
+#: An audience linked to a Meta Custom Audience on an ad account. status: active | paused | detached.
+audience_destinations = Table(
+    "audience_destinations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("audience_id", String(100), ForeignKey("audiences.id", ondelete="CASCADE"), nullable=False),
+    Column("ad_account_id", Integer, ForeignKey("ad_accounts.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("keys", JSON, nullable=False, doc="Member fields sent (email, phone, ...)."),
+    Column("mode", String(16), nullable=False, doc="mirror or add_only."),
+    Column("meta_audience_id", String(64), nullable=False),
+    Column("created_meta_audience", Boolean, nullable=False, server_default=text("false")),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("paused_reason", Text),
+    Column("generation", Integer, nullable=False, server_default=text("0"), doc="Bumped by each replace."),
+    Column("next_sync_at", BigInteger, doc="A sync is due at this time (debounced member changes)."),
+    Column("purge_requested", Boolean, nullable=False, server_default=text("false"),
+           doc="The audience was emptied: remove everything Meta holds, even in add_only mode."),
+    Column("last_sync_at", BigInteger),
+    Column("last_sync_result", String(16)),
+    Column("last_sync_error", JSON),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("detached_at", BigInteger),
+)
+Index("ix_audience_destinations_audience", audience_destinations.c.audience_id, audience_destinations.c.status)
+
+#: What Meta holds for a destination (as far as metabridge sent it): the row last sent per member.
+destination_members = Table(
+    "destination_members",
+    metadata,
+    Column("destination_id", Integer, ForeignKey("audience_destinations.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("member_key", String(300), primary_key=True),
+    Column("row_schema", String(200), nullable=False, doc="Comma-separated schema the row was sent under."),
+    Column("row", JSON, nullable=False, doc="The cells sent (hashed where Meta hashes)."),
+    Column("fingerprint", String(64), nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("synced_at", BigInteger, nullable=False),
+)
+
+#: One upload job (add, remove, replace) per sync and destination: its history and its lease.
+#: status: queued -> running -> done | failed. A running job with an expired lease is resumed.
+audience_jobs = Table(
+    "audience_jobs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("audience_id", String(100), ForeignKey("audiences.id", ondelete="CASCADE"), nullable=False),
+    Column("destination_id", Integer, ForeignKey("audience_destinations.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False, doc="add, remove or replace."),
+    Column("scope", String(16), nullable=False, server_default="diff", doc="diff, or all (emptied audience)."),
+    Column("status", String(16), nullable=False),
+    Column("trigger", String(16), nullable=False, server_default="changes", doc="changes, manual or replace."),
+    Column("created_at", BigInteger, nullable=False),
+    Column("started_at", BigInteger),
+    Column("finished_at", BigInteger),
+    Column("rows_sent", BigInteger, nullable=False, server_default=text("0")),
+    Column("batches", Integer, nullable=False, server_default=text("0")),
+    Column("num_received", BigInteger, nullable=False, server_default=text("0")),
+    Column("num_invalid_entries", BigInteger, nullable=False, server_default=text("0")),
+    Column("invalid_samples", JSON, doc="Up to 100 of Meta's invalid_entry_samples: {row, reason}."),
+    Column("rejected_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("rejected", JSON, doc="Rows metabridge did not send: {by_reason, samples}."),
+    Column("error", JSON, doc="Meta's error of the last failed attempt."),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", BigInteger, nullable=False, server_default=text("0")),
+    Column("lease_owner", String(64)),
+    Column("lease_expires_at", BigInteger),
+    Column("session_id", BigInteger, doc="replace: the usersreplace session."),
+    Column("session_started_at", BigInteger),
+    Column("batch_seq", Integer, nullable=False, server_default=text("0"), doc="replace: last acknowledged batch."),
+    Column("cursor", String(300), doc="replace: member_key of the last acknowledged row."),
+    Column("generation", Integer, doc="replace: the destination generation this replace builds."),
+    Column("replace_schema", String(200), doc="replace: the schema of the session (fixed for the session)."),
+    Column("note", Text),
+)
+Index("ix_audience_jobs_due", audience_jobs.c.status, audience_jobs.c.next_attempt_at)
+Index("ix_audience_jobs_audience", audience_jobs.c.audience_id, audience_jobs.c.id)
+Index("ix_audience_jobs_destination", audience_jobs.c.destination_id, audience_jobs.c.status)

@@ -7,12 +7,12 @@ Add a surface by writing ``routes/<surface>.py`` with a ``router`` whose handler
 
 from fastapi import APIRouter
 
-from metabridge.sandbox.routes import control, events
+from metabridge.sandbox.routes import audiences, control, events
 
 __all__ = ["CONTROL_ROUTER", "GRAPH_ROUTERS"]
 
 #: Routers serving Graph API paths (``/{version}/...``), in registration order.
-GRAPH_ROUTERS: tuple[APIRouter, ...] = (events.router,)
+GRAPH_ROUTERS: tuple[APIRouter, ...] = (events.router, audiences.router)
 
 #: Router serving the ``/_sandbox`` inspection and control endpoints.
 CONTROL_ROUTER: APIRouter = control.router

@@ -62,6 +62,8 @@ class GraphCall:
     events_count: int = 0
     test: bool = False
     fault: bool = False
+    audience_id: str | None = None
+    rows_count: int = 0
     extra_headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -153,6 +155,8 @@ def _log(
             error_code=exc.code if exc else None,
             error_subcode=exc.subcode if exc else None,
             fault=call.fault if call else False,
+            audience_id=call.audience_id if call else None,
+            rows_count=call.rows_count if call else 0,
         ),
         generation=call.generation if call else None,
     )

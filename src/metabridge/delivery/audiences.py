@@ -1,0 +1,559 @@
+"""The audience sync engine: turn due destinations into jobs, claim jobs, send the difference to Meta.
+
+Runs beside the events :class:`~metabridge.delivery.worker.DeliveryWorker` in every ``metabridge worker``
+and in ``metabridge serve`` (see :mod:`metabridge.delivery.runner`). Per job kind:
+
+- ``remove``: the rows Meta holds (``destination_members``) whose member is gone, or (mirror mode) whose
+  row changed or can no longer be sent; with scope ``all`` (the audience was emptied) every row Meta holds.
+  Sent as ``DELETE /{audience}/users`` with the rows in the JSON body, never the URL.
+- ``add``: members whose row for the destination's keys is not what Meta holds. ``POST /{audience}/users``.
+- ``replace``: ``POST /{audience}/usersreplace`` in one session (``batch_seq`` from 1, ``last_batch_flag``
+  on the last batch); Meta then holds exactly what the session sent.
+
+Both sides are read by keyset pages of at most 10,000 members, and rows are grouped by the schema they are
+sent under, so memory is bounded by the batch size, not the audience size. Every acknowledged batch commits
+its effect on ``destination_members`` together with the job's counters and lease (see
+:mod:`metabridge.store.audience_jobs`): a crashed job resumes from the tables without losing or
+double-counting rows.
+
+Errors follow the Graph error table (:mod:`metabridge.graph.error_table`, which holds the audience codes of
+the facts file §2.8): TRANSIENT/UNKNOWN and transport failures retry with backoff; RATE_LIMITED (80003,
+613, ...) also throttles the ad account for at least Meta's ``estimated_time_to_regain_access``; AUTH
+(token, permission, Custom Audience Terms 200/1870090) fails the job with a "needs a person" message and
+pauses the destination; INVALID fails the job with Meta's error.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine
+
+from metabridge.audiences import MAX_ROWS, Rejection, Row, build_row, columns_for, replace_body, users_body
+from metabridge.config import Settings
+from metabridge.credentials import SecretBox, SecretKeyError
+from metabridge.delivery.report import error_detail, internal_detail
+from metabridge.delivery.retry import RetryPolicy, usage_hint_seconds
+from metabridge.delivery.worker import _Clock, _default_worker_id, _http_timeout_seconds
+from metabridge.graph import ErrorClass, GraphClient, GraphError, GraphResponse
+from metabridge.store import audience_jobs as jobs
+from metabridge.store.ad_accounts import StoredAdAccount, get_ad_account, throttle_ad_account
+from metabridge.store.audiences import StoredDestination, get_destination
+
+__all__ = ["AudienceWorker", "REPLACE_SESSION_MS", "needs_person_message"]
+
+log = logging.getLogger(__name__)
+
+#: Meta closes a replace session 90 minutes after its first batch (§2.5); metabridge stops 5 minutes early.
+REPLACE_SESSION_MS = 85 * 60 * 1000
+#: Members read per page (a page never exceeds one request's rows).
+PAGE = MAX_ROWS
+TOS_URL = "https://business.facebook.com/ads/manage/customaudiences/tos/?act={account}"
+
+
+def needs_person_message(exc: GraphError, account: StoredAdAccount | None, destination_id: int | None = None) -> str:
+    """What a person must do about an AUTH-class error (token, permission, terms of service)."""
+    code = f"#{exc.code}" + (f"/{exc.subcode}" if exc.subcode is not None else "") if exc.code is not None else f"HTTP {exc.http_status}"
+    act = account.account_id if account else "?"
+    if (exc.code, exc.subcode) == (200, 1870090) or exc.code in (2655, 2663):
+        what = (f"accept the Custom Audience Terms for ad account act_{act} ({TOS_URL.format(account=act)}), "
+                "then refresh the token if needed and sync again")
+    elif exc.code == 190:
+        what = f"give ad account act_{act} a new access token (PATCH /v1/ad-accounts/{account.id if account else '?'})"
+    else:
+        what = f"grant the token the permissions to manage ad account act_{act}'s custom audiences"
+    return f"needs a person: Meta refused ({code}: {exc.message}); {what}"
+
+
+@dataclass(slots=True)
+class _Rejected:
+    """Rows metabridge did not send, and why: count, count by reason, up to 100 samples."""
+
+    count: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+    samples: list[dict[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, stored: Any, count: int) -> _Rejected:
+        stored = stored or {}
+        return cls(count, dict(stored.get("by_reason") or {}), list(stored.get("samples") or []))
+
+    def add(self, member_key: str, reason: str) -> None:
+        self.count += 1
+        self.by_reason[reason] = self.by_reason.get(reason, 0) + 1
+        if len(self.samples) < jobs.MAX_SAMPLES:
+            self.samples.append({"member": _safe_key(member_key), "reason": reason})
+
+    def as_values(self) -> dict[str, Any]:
+        return {"rejected_count": self.count,
+                "rejected": {"by_reason": self.by_reason, "samples": self.samples} if self.count else None}
+
+
+def _safe_key(member_key: str) -> str:
+    """A member key for a report: external ids as given, email/phone keys are already hashes."""
+    return member_key
+
+
+def invalid_samples(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Meta's ``invalid_entry_samples`` (a map row_json -> reason, or a list) as ``[{row, reason}]``."""
+    raw = body.get("invalid_entry_samples")
+    out: list[dict[str, Any]] = []
+    if isinstance(raw, dict):
+        for row, reason in raw.items():
+            try:
+                parsed: Any = orjson.loads(row)
+            except orjson.JSONDecodeError:
+                parsed = row
+            out.append({"row": parsed, "reason": reason})
+    elif isinstance(raw, list):
+        for item in raw:
+            if isinstance(item, dict):
+                out.append({"row": item.get("row", item), "reason": item.get("reason")})
+            else:
+                out.append({"row": item, "reason": None})
+    return out
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+class _LostLease(Exception):
+    """Another worker took the job over (this one was too slow): stop without touching it."""
+
+
+class _Stopped(Exception):
+    """The worker is shutting down: the job is given back, its progress is kept."""
+
+
+class _Detached(Exception):
+    """The destination was detached while the job ran."""
+
+
+@dataclass(slots=True)
+class _Run:
+    """One claimed job in progress."""
+
+    job: dict[str, Any]
+    destination: StoredDestination
+    account: StoredAdAccount
+    token: str
+    secret: str | None
+    columns: tuple[str, ...]
+    lease_until: int
+    samples: list[dict[str, Any]]
+    rejected: _Rejected
+
+
+class AudienceWorker:
+    """Runs audience jobs. Not shared between threads: one per thread (any number per database)."""
+
+    def __init__(
+        self, engine: Engine, settings: Settings, box: SecretBox, graph: GraphClient, worker_id: str | None = None,
+        *, rng: random.Random | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.box = box
+        self.graph = graph
+        self.worker_id = (worker_id or _default_worker_id())[:64]
+        self.policy = RetryPolicy(settings, rng)
+        self.lease_ms = int(settings.lease_seconds) * 1000
+        self.send_margin_ms = int(2 * _http_timeout_seconds(graph) * 1000)
+        if self.lease_ms <= self.send_margin_ms:
+            raise ValueError("lease_seconds must be more than twice the Graph HTTP timeout")
+        self._rng = rng or random.Random()
+        self._stop: threading.Event | None = None
+
+    # -- loop ----------------------------------------------------------------------------------------------
+    def run(self, stop: threading.Event, idle_sleep: float = 0.2) -> None:
+        self._stop = stop
+        try:
+            while not stop.is_set():
+                try:
+                    handled = self.run_once()
+                except Exception:  # noqa: BLE001 - keep syncing; leases make this safe
+                    log.exception("audience worker %s: pass failed", self.worker_id)
+                    handled = 0
+                if handled == 0:
+                    stop.wait(idle_sleep)
+        finally:
+            self._stop = None
+
+    def run_once(self, now_ms: int | None = None) -> int:
+        """Schedule due syncs, then run claimable jobs until none is left; returns how many ran."""
+        clock = _Clock(now_ms)
+        self.schedule(clock())
+        handled = 0
+        while not self._stopping():
+            with self.engine.begin() as conn:
+                job = jobs.claim_job(conn, self.worker_id, clock(), self.lease_ms)
+            if job is None:
+                break
+            self._process(job, clock)
+            handled += 1
+        return handled
+
+    def _stopping(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
+
+    def schedule(self, now: int) -> list[int]:
+        """Create the jobs of every destination whose sync is due; returns the new job ids."""
+        created: list[int] = []
+        with self.engine.begin() as conn:
+            for row in jobs.due_destinations(conn, now):
+                if not jobs.take_due(conn, row.id, now, bool(row.purge_requested)):
+                    continue
+                if row.purge_requested:
+                    created.append(jobs.create_job(conn, audience_id=row.audience_id, destination_id=row.id,
+                                                   kind="remove", scope="all", now=now))
+                elif row.mode == "mirror":
+                    created.append(jobs.create_job(conn, audience_id=row.audience_id, destination_id=row.id,
+                                                   kind="remove", now=now))
+                created.append(jobs.create_job(conn, audience_id=row.audience_id, destination_id=row.id,
+                                               kind="add", now=now))
+        return created
+
+    # -- one job -------------------------------------------------------------------------------------------
+    def _process(self, job: dict[str, Any], clock: _Clock) -> None:
+        job_id = job["id"]
+        now = clock()
+        with self.engine.connect() as conn:
+            destination = get_destination(conn, job["destination_id"])
+            account = get_ad_account(conn, destination.ad_account_id) if destination else None
+        if destination is None or account is None or destination.status == "detached":
+            with self.engine.begin() as conn:
+                jobs.finish(conn, job_id, self.worker_id, now, "failed",
+                            error={"class": "cancelled", "message": "destination detached"})
+            return
+        try:
+            token, secret = account.access_token(self.box), account.app_secret(self.box)
+        except SecretKeyError as exc:
+            self._needs_person(job, destination, str(exc), None, clock())
+            return
+        fresh = job["kind"] != "replace"  # diff jobs recompute everything on each attempt
+        run = _Run(
+            job=job, destination=destination, account=account, token=token, secret=secret,
+            columns=columns_for(destination.keys), lease_until=now + self.lease_ms,
+            samples=list(job.get("invalid_samples") or []),
+            rejected=_Rejected() if fresh else _Rejected.load(job.get("rejected"), job.get("rejected_count") or 0),
+        )
+        try:
+            if job["kind"] == "remove":
+                self._run_remove(run, clock)
+            elif job["kind"] == "add":
+                self._run_add(run, clock)
+            else:
+                self._run_replace(run, clock)
+        except _LostLease:
+            log.warning("audience job %d: lease lost (taken over by another worker)", job_id)
+        except _Stopped:
+            with self.engine.begin() as conn:
+                jobs.release(conn, job_id, self.worker_id)
+        except _Detached:
+            with self.engine.begin() as conn:
+                jobs.finish(conn, job_id, self.worker_id, clock(), "failed",
+                            error={"class": "cancelled", "message": "destination detached"})
+        except GraphError as exc:
+            self._on_graph_error(run, exc, clock())
+        except Exception as exc:  # noqa: BLE001 - database error, bug: retried like a transient failure
+            log.exception("audience job %d failed", job_id)
+            self._retry_or_fail(run, ErrorClass.TRANSIENT, internal_detail(exc, clock()), 0.0, clock())
+
+    def _finish(self, run: _Run, now: int, status: str = "done", *, note: str | None = None,
+                error: Any = None, sync_again: bool = False) -> None:
+        with self.engine.begin() as conn:
+            values: dict[str, Any] = dict(run.rejected.as_values(), invalid_samples=run.samples or None)
+            if note is not None:
+                values["note"] = note
+            values["error"] = error
+            jobs.finish(conn, run.job["id"], self.worker_id, now, status, **values)
+            dest: dict[str, Any] = {"last_sync_at": now, "last_sync_result": "ok" if status == "done" else "failed",
+                                    "last_sync_error": error}
+            if sync_again:
+                dest["next_sync_at"] = now
+            jobs.set_destination(conn, run.destination.id, **dest)
+        log.info("audience job %d (%s %s) %s", run.job["id"], run.job["kind"], run.destination.name, status)
+
+    # -- sending -------------------------------------------------------------------------------------------
+    def _before_send(self, run: _Run, clock: _Clock) -> None:
+        if self._stopping():
+            raise _Stopped
+        now = clock()
+        if run.lease_until - now >= self.send_margin_ms:
+            return
+        with self.engine.begin() as conn:
+            if not jobs.renew(conn, run.job["id"], self.worker_id, now, self.lease_ms):
+                raise _LostLease
+        run.lease_until = now + self.lease_ms
+
+    def _send(self, run: _Run, method: str, edge: str, body: dict[str, Any], clock: _Clock) -> GraphResponse:
+        self._before_send(run, clock)
+        return self.graph.request(
+            method, f"{run.destination.meta_audience_id}/{edge}", access_token=run.token,
+            app_secret=run.secret, json=body,
+        )
+
+    def _commit_batch(self, run: _Run, clock: _Clock, response: GraphResponse, sent: int, *,
+                      adds: list[tuple[str, str, list[str], str]] | None = None, removes: list[str] | None = None,
+                      cumulative: bool = False, **job_values: Any) -> None:
+        """One transaction: what Meta now holds + the job's counters + the lease, only if still ours."""
+        body = response.body
+        received, invalid = _int(body.get("num_received")), _int(body.get("num_invalid_entries"))
+        for sample in invalid_samples(body):
+            if len(run.samples) < jobs.MAX_SAMPLES:
+                run.samples.append(sample)
+        j = jobs.audience_jobs.c
+        if cumulative and received > sent:  # a session's running totals (usersreplace)
+            counters = {"num_received": received, "num_invalid_entries": invalid}
+        else:
+            counters = {"num_received": j.num_received + received, "num_invalid_entries": j.num_invalid_entries + invalid}
+        now = clock()
+        with self.engine.begin() as conn:
+            if not jobs.renew(conn, run.job["id"], self.worker_id, now, self.lease_ms,
+                              rows_sent=j.rows_sent + sent, batches=j.batches + 1, invalid_samples=run.samples or None,
+                              **counters, **run.rejected.as_values(), **job_values):
+                raise _LostLease
+            generation = run.job.get("generation")
+            if adds:
+                jobs.apply_adds(conn, run.destination.id, adds,
+                                generation if generation is not None else run.destination.generation, now)
+            if removes:
+                jobs.apply_removes(conn, run.destination.id, removes)
+            current = get_destination(conn, run.destination.id)
+        run.lease_until = now + self.lease_ms
+        if current is None or current.status == "detached":
+            raise _Detached
+
+    # -- remove ------------------------------------------------------------------------------------------
+    def _run_remove(self, run: _Run, clock: _Clock) -> None:
+        everything = run.job["scope"] == "all"
+        mirror = run.destination.mode == "mirror"
+        groups: dict[str, list[tuple[str, list[str]]]] = {}
+        after = ""
+        while True:
+            with self.engine.connect() as conn:
+                page = jobs.held_candidates(conn, run.destination.audience_id, run.destination.id, after, PAGE)
+            if not page:
+                break
+            after = page[-1].member_key
+            for key, schema, cells, fingerprint, identity in page:
+                if not everything and identity is not None:
+                    if not mirror:
+                        continue
+                    row = build_row(identity, run.columns, run.destination.keys)
+                    if isinstance(row, Row) and row.fingerprint == fingerprint:
+                        continue
+                group = groups.setdefault(schema, [])
+                group.append((key, list(cells)))
+                if len(group) >= MAX_ROWS:
+                    self._send_removes(run, schema, group, clock)
+                    groups[schema] = []
+        for schema, group in groups.items():
+            if group:
+                self._send_removes(run, schema, group, clock)
+        self._finish(run, clock())
+
+    def _send_removes(self, run: _Run, schema: str, group: list[tuple[str, list[str]]], clock: _Clock) -> None:
+        body = users_body(schema.split(","), [cells for _, cells in group])
+        response = self._send(run, "DELETE", "users", body, clock)
+        self._commit_batch(run, clock, response, len(group), removes=[key for key, _ in group])
+
+    # -- add -----------------------------------------------------------------------------------------------
+    def _run_add(self, run: _Run, clock: _Clock) -> None:
+        groups: dict[str, list[tuple[str, Row]]] = {}
+        after = ""
+        while True:
+            with self.engine.connect() as conn:
+                page = jobs.member_candidates(conn, run.destination.audience_id, run.destination.id, after, PAGE)
+            if not page:
+                break
+            after = page[-1].member_key
+            for key, identity, fingerprint in page:
+                row = build_row(identity, run.columns, run.destination.keys)
+                if isinstance(row, Rejection):
+                    run.rejected.add(key, row.reason)
+                    continue
+                if row.fingerprint == fingerprint:
+                    continue
+                group = groups.setdefault(row.schema_key, [])
+                group.append((key, row))
+                if len(group) >= MAX_ROWS:
+                    self._send_adds(run, group, clock)
+                    groups[row.schema_key] = []
+        for group in groups.values():
+            if group:
+                self._send_adds(run, group, clock)
+        self._finish(run, clock())
+
+    def _send_adds(self, run: _Run, group: list[tuple[str, Row]], clock: _Clock) -> None:
+        schema = group[0][1].schema
+        response = self._send(run, "POST", "users", users_body(schema, [r.cells for _, r in group]), clock)
+        adds = [(key, r.schema_key, list(r.cells), r.fingerprint) for key, r in group]
+        self._commit_batch(run, clock, response, len(group), adds=adds)
+
+    # -- replace -------------------------------------------------------------------------------------------
+    def _replace_schema(self, run: _Run) -> tuple[str, ...]:
+        """The session's schema: the destination's columns; without EXTERN_ID if no member has one.
+
+        Members without an external id (when the keys hold it) cannot share the session's schema (Meta
+        rejects empty EXTERN_ID cells): they are added by the sync that follows the replace.
+        """
+        if "EXTERN_ID" not in run.columns:
+            return run.columns
+        with self.engine.connect() as conn:
+            if jobs.has_extern_ids(conn, run.destination.audience_id):
+                return run.columns
+        return tuple(c for c in run.columns if c != "EXTERN_ID")
+
+    def _replace_rows(self, run: _Run, schema: tuple[str, ...], after: str) -> Iterator[tuple[str, Any]]:
+        """``("row", key, Row)`` for rows of the session's schema after ``after``, ``("rejected", key, reason)``."""
+        while True:
+            with self.engine.connect() as conn:
+                page = jobs.member_candidates(conn, run.destination.audience_id, run.destination.id, after, PAGE)
+            if not page:
+                return
+            after = page[-1].member_key
+            for key, identity, _ in page:
+                row = build_row(identity, run.columns, run.destination.keys)
+                if isinstance(row, Rejection):
+                    yield "rejected", key, row.reason
+                elif row.schema == schema:
+                    yield "row", key, row
+
+    def _run_replace(self, run: _Run, clock: _Clock) -> None:
+        job = run.job
+        now = clock()
+        resumed_session = job.get("session_id") is not None
+        if not resumed_session:
+            schema = self._replace_schema(run)
+            values = {
+                "session_id": self._rng.randrange(1, 2**63), "session_started_at": now,
+                "generation": run.destination.generation + 1, "replace_schema": ",".join(schema),
+                "batch_seq": 0, "cursor": None,
+            }
+            with self.engine.begin() as conn:
+                if not jobs.renew(conn, job["id"], self.worker_id, now, self.lease_ms, **values):
+                    raise _LostLease
+            job.update(values)
+        elif now - (job.get("session_started_at") or now) > REPLACE_SESSION_MS:
+            self._end_replace(run, clock(), partial="the replace session timed out")
+            return
+        schema = tuple(job["replace_schema"].split(","))
+        source = self._replace_rows(run, schema, job.get("cursor") or "")
+        batch_seq = job.get("batch_seq") or 0
+
+        def next_batch() -> tuple[list[tuple[str, Row]], list[tuple[str, str]]]:
+            """The next ≤10,000 rows, and the rejections met since the previous batch (counted with it)."""
+            batch: list[tuple[str, Row]] = []
+            rejected: list[tuple[str, str]] = []
+            for what, key, value in source:
+                if what == "rejected":
+                    rejected.append((key, value))
+                    continue
+                batch.append((key, value))
+                if len(batch) >= MAX_ROWS:
+                    break
+            return batch, rejected
+
+        current, current_rejected = next_batch()
+        if not current and batch_seq == 0:
+            for key, reason in current_rejected:
+                run.rejected.add(key, reason)
+            self._finish(run, clock(), "failed", error={
+                "class": "invalid", "message": "nothing to replace with: no member can be sent with this "
+                "destination's keys (to remove everything, empty the audience)"})
+            return
+        # A resumed session whose first batch was never acknowledged may still have reached Meta (crash
+        # between Meta's answer and the commit): batch 1 must not be resent in a running session, so the
+        # same rows go as batch 2; Meta answers "first batch missing" if batch 1 never arrived.
+        guess_second = resumed_session and batch_seq == 0
+        while current:
+            following, following_rejected = next_batch()
+            last = not following
+            for key, reason in current_rejected + (following_rejected if last else []):
+                run.rejected.add(key, reason)
+            seq = 2 if guess_second else batch_seq + 1
+            cells = [r.cells for _, r in current]
+            try:
+                try:
+                    response = self._send(run, "POST", "usersreplace", replace_body(
+                        schema, cells, session_id=int(job["session_id"]), batch_seq=seq, last_batch=last), clock)
+                except GraphError as exc:
+                    if not (guess_second and (exc.code, exc.subcode) == (2650, 1870147)):
+                        raise
+                    response = self._send(run, "POST", "usersreplace", replace_body(
+                        schema, cells, session_id=int(job["session_id"]), batch_seq=1, last_batch=last), clock)
+                guess_second = False
+            except GraphError as exc:
+                if (exc.code, exc.subcode) == (2650, 1870159) and batch_seq > 0:
+                    # The session is already closed: Meta got our last batch before a crash.
+                    self._end_replace(run, clock())
+                    return
+                if (exc.code, exc.subcode) == (2650, 1870158):
+                    self._end_replace(run, clock(), partial=f"Meta closed the replace session ({exc.message})")
+                    return
+                raise
+            batch_seq = max(batch_seq + 1, seq)
+            job["batch_seq"] = batch_seq
+            adds = [(key, r.schema_key, list(r.cells), r.fingerprint) for key, r in current]
+            self._commit_batch(run, clock, response, len(current), adds=adds, cumulative=True,
+                               batch_seq=batch_seq, cursor=current[-1][0])
+            current, current_rejected = following, following_rejected
+        self._end_replace(run, clock())
+
+    def _end_replace(self, run: _Run, now: int, partial: str | None = None) -> None:
+        """Meta now holds exactly what the session sent: forget the rest, then sync what is missing."""
+        generation = run.job["generation"]
+        with self.engine.begin() as conn:
+            jobs.drop_other_generations(conn, run.destination.id, generation)
+            jobs.set_destination(conn, run.destination.id, generation=generation)
+        note = None
+        if partial:
+            note = f"{partial} after {run.job.get('batch_seq') or 0} batches: Meta holds what was sent; " \
+                   "the rest is added by the next sync"
+        self._finish(run, now, note=note, sync_again=True)
+
+    # -- failures ------------------------------------------------------------------------------------------
+    def _on_graph_error(self, run: _Run, exc: GraphError, now: int) -> None:
+        detail = error_detail(exc, now)
+        error_class = exc.error_class
+        log.warning("audience job %d (%s): Meta error %r", run.job["id"], run.job["kind"], exc)
+        if error_class is ErrorClass.AUTH:
+            self._needs_person(run.job, run.destination, needs_person_message(exc, run.account), detail, now,
+                               run=run)
+        elif error_class.retryable:
+            self._retry_or_fail(run, error_class, detail, usage_hint_seconds(exc), now)
+        else:
+            self._finish(run, now, "failed", error=detail)
+
+    def _retry_or_fail(self, run: _Run, error_class: ErrorClass, detail: Any, hint_s: float, now: int) -> None:
+        job = run.job
+        delay = self.policy.delay_seconds(job["attempts"], error_class, hint_s)
+        decision = self.policy.plan(job["created_at"], now, delay)
+        if decision.give_up:
+            self._finish(run, now, "failed", error=detail)
+            return
+        with self.engine.begin() as conn:
+            if error_class is ErrorClass.RATE_LIMITED:
+                throttle_ad_account(conn, run.account.id, max(decision.next_attempt_at, run.account.throttled_until or 0))
+            jobs.retry_later(conn, job["id"], self.worker_id, decision.next_attempt_at, detail)
+            jobs.set_destination(conn, run.destination.id, last_sync_error=detail)
+
+    def _needs_person(self, job: dict[str, Any], destination: StoredDestination, message: str, detail: Any,
+                      now: int, run: _Run | None = None) -> None:
+        error = {**(detail or {}), "class": "needs_person", "message": message}
+        with self.engine.begin() as conn:
+            values: dict[str, Any] = {"error": error}
+            if run is not None:
+                values.update(run.rejected.as_values(), invalid_samples=run.samples or None)
+            jobs.finish(conn, job["id"], self.worker_id, now, "failed", **values)
+            jobs.set_destination(conn, destination.id, status="paused", paused_reason=message,
+                                 last_sync_at=now, last_sync_result="failed", last_sync_error=error)
+        log.warning("audience destination %d paused: %s", destination.id, message)

@@ -1,0 +1,261 @@
+"""Every statement the audience sync engine runs: jobs (with leases), the diff, what Meta holds.
+
+The same rules as the events outbox (:mod:`metabridge.delivery.claims`):
+
+- a job is *leased* to one worker (``lease_owner`` + ``lease_expires_at``); a ``running`` job whose lease
+  expired (crashed worker) is claimable again and resumes;
+- claiming is one ``UPDATE ... WHERE id = (SELECT ... LIMIT 1 [FOR UPDATE SKIP LOCKED]) RETURNING``;
+- the jobs of one destination run one at a time, oldest first (a replace is never overlapped by an add);
+- each acknowledged batch commits, in ONE transaction, the change to ``destination_members`` (what Meta
+  now holds), the job's counters and the lease renewal, and only if the caller still holds the lease.
+  A crash between Meta's answer and that commit re-sends one batch (adds and removes are idempotent at
+  Meta) and never counts it twice; a restart recomputes the remaining difference from the tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, exists, func, insert, not_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from metabridge.store.schema import (
+    ad_accounts,
+    audience_destinations,
+    audience_jobs,
+    audience_members,
+    destination_members,
+)
+
+UNFINISHED = ("queued", "running")
+MAX_SAMPLES = 100
+_CHUNK = 500
+
+
+def job_dict(row: Any) -> dict[str, Any]:
+    return dict(row._mapping)
+
+
+def get_job(conn: Connection, job_id: int) -> dict[str, Any] | None:
+    row = conn.execute(select(audience_jobs).where(audience_jobs.c.id == job_id)).first()
+    return job_dict(row) if row else None
+
+
+def list_jobs(
+    conn: Connection, *, audience_id: str | None = None, destination_id: int | None = None,
+    status: str | None = None, kind: str | None = None, before: int | None = None, limit: int = 100,
+) -> list[dict[str, Any]]:
+    query = select(audience_jobs)
+    if audience_id is not None:
+        query = query.where(audience_jobs.c.audience_id == audience_id)
+    if destination_id is not None:
+        query = query.where(audience_jobs.c.destination_id == destination_id)
+    if status is not None:
+        query = query.where(audience_jobs.c.status == status)
+    if kind is not None:
+        query = query.where(audience_jobs.c.kind == kind)
+    if before is not None:
+        query = query.where(audience_jobs.c.id < before)
+    return [job_dict(r) for r in conn.execute(query.order_by(audience_jobs.c.id.desc()).limit(limit))]
+
+
+def create_job(
+    conn: Connection, *, audience_id: str, destination_id: int, kind: str, now: int, scope: str = "diff",
+    trigger: str = "changes", generation: int | None = None,
+) -> int:
+    return int(conn.execute(
+        insert(audience_jobs).values(
+            audience_id=audience_id, destination_id=destination_id, kind=kind, scope=scope, status="queued",
+            trigger=trigger, created_at=now, next_attempt_at=0, generation=generation,
+        ).returning(audience_jobs.c.id)
+    ).scalar_one())
+
+
+def _unfinished_for(destination_id: Any) -> Any:
+    return exists().where(audience_jobs.c.destination_id == destination_id, audience_jobs.c.status.in_(UNFINISHED))
+
+
+def has_unfinished(conn: Connection, destination_id: int, kind: str | None = None) -> bool:
+    query = select(audience_jobs.c.id).where(
+        audience_jobs.c.destination_id == destination_id, audience_jobs.c.status.in_(UNFINISHED)
+    )
+    if kind is not None:
+        query = query.where(audience_jobs.c.kind == kind)
+    return conn.execute(query.limit(1)).first() is not None
+
+
+def due_destinations(conn: Connection, now: int) -> list[Any]:
+    d = audience_destinations
+    return conn.execute(
+        select(d.c.id, d.c.audience_id, d.c.mode, d.c.purge_requested)
+        .where(d.c.status == "active", d.c.next_sync_at.is_not(None), d.c.next_sync_at <= now,
+               not_(_unfinished_for(d.c.id)))
+        .order_by(d.c.next_sync_at, d.c.id)
+    ).all()
+
+
+def take_due(conn: Connection, destination_id: int, now: int, purge_seen: bool) -> bool:
+    """Clear a destination's due mark if it is still due (exactly one scheduler wins).
+
+    ``purge_seen`` must still hold: a purge requested after the caller read the row is not lost (the
+    update then matches nothing and the next pass sees it).
+    """
+    d = audience_destinations
+    return bool(conn.execute(
+        update(d)
+        .where(d.c.id == destination_id, d.c.status == "active", d.c.next_sync_at.is_not(None),
+               d.c.next_sync_at <= now, d.c.purge_requested == purge_seen, not_(_unfinished_for(d.c.id)))
+        .values(next_sync_at=None, purge_requested=False)
+    ).rowcount)
+
+
+def _claimable(now: int) -> Any:
+    j = audience_jobs
+    earlier = audience_jobs.alias("earlier")
+    return and_(
+        j.c.status.in_(UNFINISHED),
+        j.c.next_attempt_at <= now,
+        or_(j.c.lease_expires_at.is_(None), j.c.lease_expires_at < now),
+        exists().where(audience_destinations.c.id == j.c.destination_id, audience_destinations.c.status == "active",
+                       not_(exists().where(
+                           ad_accounts.c.id == audience_destinations.c.ad_account_id,
+                           ad_accounts.c.throttled_until.is_not(None), ad_accounts.c.throttled_until > now))),
+        not_(exists().where(earlier.c.destination_id == j.c.destination_id, earlier.c.id < j.c.id,
+                            earlier.c.status.in_(UNFINISHED))),
+    )
+
+
+def claim_job(conn: Connection, worker_id: str, now: int, lease_ms: int) -> dict[str, Any] | None:
+    """Lease the oldest claimable job (a crashed worker's running job included) and count the attempt."""
+    picked = select(audience_jobs.c.id).where(_claimable(now)).order_by(audience_jobs.c.id).limit(1)
+    if conn.dialect.name == "postgresql":
+        picked = picked.with_for_update(skip_locked=True, of=audience_jobs)
+    row = conn.execute(
+        update(audience_jobs)
+        .where(audience_jobs.c.id == picked.scalar_subquery(), _claimable(now))
+        .values(status="running", lease_owner=worker_id, lease_expires_at=now + lease_ms,
+                attempts=audience_jobs.c.attempts + 1,
+                started_at=func.coalesce(audience_jobs.c.started_at, now))
+        .returning(*audience_jobs.c)
+    ).first()
+    return job_dict(row) if row else None
+
+
+def _mine(job_id: int, worker_id: str) -> Any:
+    return and_(audience_jobs.c.id == job_id, audience_jobs.c.lease_owner == worker_id,
+                audience_jobs.c.status == "running")
+
+
+def renew(conn: Connection, job_id: int, worker_id: str, now: int, lease_ms: int, **values: Any) -> bool:
+    """Extend the lease (and apply ``values``) if the caller still holds the job."""
+    return bool(conn.execute(
+        update(audience_jobs).where(_mine(job_id, worker_id)).values(lease_expires_at=now + lease_ms, **values)
+    ).rowcount)
+
+
+def finish(conn: Connection, job_id: int, worker_id: str, now: int, status: str, **values: Any) -> bool:
+    return bool(conn.execute(
+        update(audience_jobs).where(_mine(job_id, worker_id))
+        .values(status=status, finished_at=now, lease_owner=None, lease_expires_at=None, **values)
+    ).rowcount)
+
+
+def retry_later(conn: Connection, job_id: int, worker_id: str, next_attempt_at: int, error: Any) -> bool:
+    """Give the job back (still ``running``: its progress is kept) to be resumed at ``next_attempt_at``."""
+    return bool(conn.execute(
+        update(audience_jobs).where(_mine(job_id, worker_id))
+        .values(next_attempt_at=next_attempt_at, error=error, lease_owner=None, lease_expires_at=None)
+    ).rowcount)
+
+
+def release(conn: Connection, job_id: int, worker_id: str) -> bool:
+    """Shutting down: give the job back at once without counting the attempt."""
+    return bool(conn.execute(
+        update(audience_jobs).where(_mine(job_id, worker_id))
+        .values(attempts=audience_jobs.c.attempts - 1, lease_owner=None, lease_expires_at=None)
+    ).rowcount)
+
+
+def fail_unfinished(conn: Connection, destination_id: int, now: int, error: Any) -> int:
+    return conn.execute(
+        update(audience_jobs)
+        .where(audience_jobs.c.destination_id == destination_id, audience_jobs.c.status.in_(UNFINISHED))
+        .values(status="failed", finished_at=now, error=error, lease_owner=None, lease_expires_at=None)
+    ).rowcount or 0
+
+
+# -- the difference ---------------------------------------------------------------------------------------
+def member_candidates(conn: Connection, audience_id: str, destination_id: int, after: str, limit: int) -> list[Any]:
+    """Members after ``after`` (by key) with what Meta holds for them: (member_key, identity, fingerprint)."""
+    m, d = audience_members, destination_members
+    return conn.execute(
+        select(m.c.member_key, m.c.identity, d.c.fingerprint)
+        .select_from(m.outerjoin(d, and_(d.c.destination_id == destination_id, d.c.member_key == m.c.member_key)))
+        .where(m.c.audience_id == audience_id, m.c.member_key > after)
+        .order_by(m.c.member_key).limit(limit)
+    ).all()
+
+
+def held_candidates(conn: Connection, audience_id: str, destination_id: int, after: str, limit: int) -> list[Any]:
+    """Rows Meta holds after ``after`` (by key) with the member's current identity (None: member gone)."""
+    m, d = audience_members, destination_members
+    return conn.execute(
+        select(d.c.member_key, d.c.row_schema, d.c.row, d.c.fingerprint, m.c.identity)
+        .select_from(d.outerjoin(m, and_(m.c.audience_id == audience_id, m.c.member_key == d.c.member_key)))
+        .where(d.c.destination_id == destination_id, d.c.member_key > after)
+        .order_by(d.c.member_key).limit(limit)
+    ).all()
+
+
+def has_extern_ids(conn: Connection, audience_id: str) -> bool:
+    """Whether any member is identified by an external id (its key then starts with ``external_id``)."""
+    m = audience_members
+    return conn.execute(
+        select(m.c.id).where(m.c.audience_id == audience_id, m.c.member_key.like("external_id%")).limit(1)
+    ).first() is not None
+
+
+def held_count(conn: Connection, destination_id: int) -> int:
+    return conn.execute(
+        select(func.count()).select_from(destination_members).where(destination_members.c.destination_id == destination_id)
+    ).scalar_one()
+
+
+def apply_adds(conn: Connection, destination_id: int, rows: Sequence[tuple[str, str, list[str], str]],
+               generation: int, now: int) -> None:
+    """Record that Meta now holds these rows: (member_key, schema, cells, fingerprint)."""
+    if not rows:
+        return
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    values = [
+        {"destination_id": destination_id, "member_key": key, "row_schema": schema, "row": cells,
+         "fingerprint": fingerprint, "generation": generation, "synced_at": now}
+        for key, schema, cells, fingerprint in rows
+    ]
+    for start in range(0, len(values), 2_000):
+        statement = dialect_insert(destination_members)
+        statement = statement.on_conflict_do_update(
+            index_elements=[destination_members.c.destination_id, destination_members.c.member_key],
+            set_={c: statement.excluded[c] for c in ("row_schema", "row", "fingerprint", "generation", "synced_at")},
+        )
+        conn.execute(statement, values[start:start + 2_000])
+
+
+def apply_removes(conn: Connection, destination_id: int, keys: Sequence[str]) -> None:
+    for start in range(0, len(keys), _CHUNK):
+        conn.execute(delete(destination_members).where(
+            destination_members.c.destination_id == destination_id,
+            destination_members.c.member_key.in_(list(keys[start:start + _CHUNK])),
+        ))
+
+
+def drop_other_generations(conn: Connection, destination_id: int, generation: int) -> int:
+    """After a replace: Meta holds only what the replace sent."""
+    return conn.execute(delete(destination_members).where(
+        destination_members.c.destination_id == destination_id, destination_members.c.generation != generation,
+    )).rowcount or 0
+
+
+def set_destination(conn: Connection, destination_id: int, **values: Any) -> None:
+    conn.execute(update(audience_destinations).where(audience_destinations.c.id == destination_id).values(**values))
