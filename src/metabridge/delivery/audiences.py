@@ -40,7 +40,7 @@ from metabridge.config import Settings
 from metabridge.credentials import SecretBox, SecretKeyError
 from metabridge.delivery.report import error_detail, internal_detail
 from metabridge.delivery.retry import RetryPolicy, usage_hint_seconds
-from metabridge.delivery.worker import _Clock, _default_worker_id, _http_timeout_seconds
+from metabridge.delivery.common import Clock, default_worker_id, send_margin_ms
 from metabridge.graph import ErrorClass, GraphClient, GraphError, GraphResponse
 from metabridge.store import audience_jobs as jobs
 from metabridge.store.ad_accounts import StoredAdAccount, get_ad_account, throttle_ad_account
@@ -162,10 +162,10 @@ class AudienceWorker:
         self.settings = settings
         self.box = box
         self.graph = graph
-        self.worker_id = (worker_id or _default_worker_id())[:64]
+        self.worker_id = (worker_id or default_worker_id())[:64]
         self.policy = RetryPolicy(settings, rng)
         self.lease_ms = int(settings.lease_seconds) * 1000
-        self.send_margin_ms = int(2 * _http_timeout_seconds(graph) * 1000)
+        self.send_margin_ms = send_margin_ms(graph)
         if self.lease_ms <= self.send_margin_ms:
             raise ValueError("lease_seconds must be more than twice the Graph HTTP timeout")
         self._rng = rng or random.Random()
@@ -188,7 +188,7 @@ class AudienceWorker:
 
     def run_once(self, now_ms: int | None = None) -> int:
         """Schedule due syncs, then run claimable jobs until none is left; returns how many ran."""
-        clock = _Clock(now_ms)
+        clock = Clock(now_ms)
         self.schedule(clock())
         handled = 0
         while not self._stopping():
@@ -221,7 +221,7 @@ class AudienceWorker:
         return created
 
     # -- one job -------------------------------------------------------------------------------------------
-    def _process(self, job: dict[str, Any], clock: _Clock) -> None:
+    def _process(self, job: dict[str, Any], clock: Clock) -> None:
         job_id = job["id"]
         now = clock()
         with self.engine.connect() as conn:
@@ -282,7 +282,7 @@ class AudienceWorker:
         log.info("audience job %d (%s %s) %s", run.job["id"], run.job["kind"], run.destination.name, status)
 
     # -- sending -------------------------------------------------------------------------------------------
-    def _before_send(self, run: _Run, clock: _Clock) -> None:
+    def _before_send(self, run: _Run, clock: Clock) -> None:
         if self._stopping():
             raise _Stopped
         now = clock()
@@ -293,14 +293,14 @@ class AudienceWorker:
                 raise _LostLease
         run.lease_until = now + self.lease_ms
 
-    def _send(self, run: _Run, method: str, edge: str, body: dict[str, Any], clock: _Clock) -> GraphResponse:
+    def _send(self, run: _Run, method: str, edge: str, body: dict[str, Any], clock: Clock) -> GraphResponse:
         self._before_send(run, clock)
         return self.graph.request(
             method, f"{run.destination.meta_audience_id}/{edge}", access_token=run.token,
             app_secret=run.secret, json=body,
         )
 
-    def _commit_batch(self, run: _Run, clock: _Clock, response: GraphResponse, sent: int, *,
+    def _commit_batch(self, run: _Run, clock: Clock, response: GraphResponse, sent: int, *,
                       adds: list[tuple[str, str, list[str], str]] | None = None, removes: list[str] | None = None,
                       cumulative: bool = False, **job_values: Any) -> None:
         """One transaction: what Meta now holds + the job's counters + the lease, only if still ours."""
@@ -332,7 +332,7 @@ class AudienceWorker:
             raise _Detached
 
     # -- remove ------------------------------------------------------------------------------------------
-    def _run_remove(self, run: _Run, clock: _Clock) -> None:
+    def _run_remove(self, run: _Run, clock: Clock) -> None:
         everything = run.job["scope"] == "all"
         mirror = run.destination.mode == "mirror"
         groups: dict[str, list[tuple[str, list[str]]]] = {}
@@ -360,13 +360,13 @@ class AudienceWorker:
                 self._send_removes(run, schema, group, clock)
         self._finish(run, clock())
 
-    def _send_removes(self, run: _Run, schema: str, group: list[tuple[str, list[str]]], clock: _Clock) -> None:
+    def _send_removes(self, run: _Run, schema: str, group: list[tuple[str, list[str]]], clock: Clock) -> None:
         body = users_body(schema.split(","), [cells for _, cells in group])
         response = self._send(run, "DELETE", "users", body, clock)
         self._commit_batch(run, clock, response, len(group), removes=[key for key, _ in group])
 
     # -- add -----------------------------------------------------------------------------------------------
-    def _run_add(self, run: _Run, clock: _Clock) -> None:
+    def _run_add(self, run: _Run, clock: Clock) -> None:
         groups: dict[str, list[tuple[str, Row]]] = {}
         after = ""
         while True:
@@ -392,7 +392,7 @@ class AudienceWorker:
                 self._send_adds(run, group, clock)
         self._finish(run, clock())
 
-    def _send_adds(self, run: _Run, group: list[tuple[str, Row]], clock: _Clock) -> None:
+    def _send_adds(self, run: _Run, group: list[tuple[str, Row]], clock: Clock) -> None:
         schema = group[0][1].schema
         response = self._send(run, "POST", "users", users_body(schema, [r.cells for _, r in group]), clock)
         adds = [(key, r.schema_key, list(r.cells), r.fingerprint) for key, r in group]
@@ -427,7 +427,7 @@ class AudienceWorker:
                 elif row.schema == schema:
                     yield "row", key, row
 
-    def _run_replace(self, run: _Run, clock: _Clock) -> None:
+    def _run_replace(self, run: _Run, clock: Clock) -> None:
         job = run.job
         now = clock()
         resumed_session = job.get("session_id") is not None

@@ -24,11 +24,8 @@ so a lease cannot expire mid-request and let a second worker send the same event
 from __future__ import annotations
 
 import logging
-import os
 import random
-import socket
 import threading
-import uuid
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,6 +36,7 @@ from sqlalchemy import Engine
 from metabridge.config import Settings
 from metabridge.credentials import SecretBox, SecretKeyError
 from metabridge.delivery import claims
+from metabridge.delivery.common import Clock, default_worker_id, send_margin_ms
 from metabridge.delivery.claims import ClaimedEvent
 from metabridge.delivery.payload import build_body, time_window_error
 from metabridge.delivery.report import (
@@ -61,45 +59,10 @@ from metabridge.store.connections import (
     pause_connection,
     throttle_connection,
 )
-from metabridge.timeutil import now_ms as wall_clock_ms
 
 __all__ = ["DeliveryWorker"]
 
 log = logging.getLogger(__name__)
-
-_DEFAULT_HTTP_TIMEOUT_S = 30.0
-
-
-def _http_timeout_seconds(graph: GraphClient) -> float:
-    """The longest single HTTP phase timeout of ``graph`` (httpx times connect/read/write separately)."""
-    public = getattr(graph, "timeout", None)
-    if isinstance(public, (int, float)):
-        return float(public)
-    http = getattr(graph, "_http", None)
-    timeout = getattr(http, "timeout", None)
-    values = [getattr(timeout, name, None) for name in ("connect", "read", "write", "pool")]
-    numbers = [float(v) for v in values if isinstance(v, (int, float))]
-    return max(numbers) if numbers else _DEFAULT_HTTP_TIMEOUT_S
-
-
-def _default_worker_id() -> str:
-    host = socket.gethostname()[:32]
-    return f"{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-
-class _Clock:
-    """Wall-clock milliseconds, shifted so that the first reading equals ``start_ms`` when given.
-
-    ``run_once(now_ms=...)`` lets tests and tools act "later" (linger, backoff, throttle) while time
-    still advances naturally during the pass, which the lease arithmetic relies on.
-    """
-
-    def __init__(self, start_ms: int | None) -> None:
-        self._offset = 0 if start_ms is None else start_ms - wall_clock_ms()
-
-    def __call__(self) -> int:
-        return wall_clock_ms() + self._offset
-
 
 @dataclass(slots=True)
 class _Batch:
@@ -129,11 +92,11 @@ class DeliveryWorker:
         self.settings = settings
         self.box = box
         self.graph = graph
-        self.worker_id = (worker_id or _default_worker_id())[:64]
+        self.worker_id = (worker_id or default_worker_id())[:64]
         self.policy = RetryPolicy(settings, rng)
         self.lease_ms = int(settings.lease_seconds) * 1000
         #: Minimum lease left to start a request: twice the HTTP timeout.
-        self.send_margin_ms = int(2 * _http_timeout_seconds(graph) * 1000)
+        self.send_margin_ms = send_margin_ms(graph)
         if self.lease_ms <= self.send_margin_ms:
             raise ValueError(
                 f"lease_seconds ({settings.lease_seconds}) must be more than twice the Graph HTTP timeout "
@@ -167,7 +130,7 @@ class DeliveryWorker:
 
         ``now_ms`` shifts the worker's clock for this pass (tests, replays); ``None`` is the wall clock.
         """
-        clock = _Clock(now_ms)
+        clock = Clock(now_ms)
         with self.engine.begin() as conn:
             due = claims.due_connections(conn, clock(), self.settings.batch_linger_ms)
         handled = 0
@@ -181,7 +144,7 @@ class DeliveryWorker:
         return self._stop is not None and self._stop.is_set()
 
     # -- one batch -------------------------------------------------------------------------------------
-    def _process_connection(self, connection_id: int, clock: _Clock) -> int:
+    def _process_connection(self, connection_id: int, clock: Clock) -> int:
         now = clock()
         with self.engine.begin() as conn:
             connection = get_connection(conn, connection_id)
@@ -214,7 +177,7 @@ class DeliveryWorker:
         return batch.tally.handled
 
     def _drop_unsendable(
-        self, claimed: Sequence[ClaimedEvent], batch: _Batch, clock: _Clock
+        self, claimed: Sequence[ClaimedEvent], batch: _Batch, clock: Clock
     ) -> list[ClaimedEvent]:
         """Mark invalid the events Meta would reject for their age (or that have no payload)."""
         now = clock()
@@ -244,7 +207,7 @@ class DeliveryWorker:
                     )
         return sendable
 
-    def _deliver(self, batch: _Batch, events: list[ClaimedEvent], clock: _Clock) -> None:
+    def _deliver(self, batch: _Batch, events: list[ClaimedEvent], clock: Clock) -> None:
         """Send ``events``; on INVALID bisect until each bad event is alone. Other errors end the batch."""
         queue: deque[list[ClaimedEvent]] = deque([events] if events else [])
         while queue:
@@ -278,7 +241,7 @@ class DeliveryWorker:
             tally.outcome = mixed if tally.invalid else "sent"
 
     def _ensure_lease(
-        self, batch: _Batch, chunk: list[ClaimedEvent], queue: deque[list[ClaimedEvent]], clock: _Clock
+        self, batch: _Batch, chunk: list[ClaimedEvent], queue: deque[list[ClaimedEvent]], clock: Clock
     ) -> list[ClaimedEvent]:
         """Renew the lease (for this chunk and the queued ones) when too little is left to send safely.
 
@@ -405,7 +368,7 @@ class DeliveryWorker:
             )
 
     def _retry_after_internal_error(
-        self, ids: list[int], claimed: Sequence[ClaimedEvent], exc: BaseException, clock: _Clock
+        self, ids: list[int], claimed: Sequence[ClaimedEvent], exc: BaseException, clock: Clock
     ) -> None:
         """Back off on an unexpected error instead of releasing: releasing would spin on a persistent bug."""
         now = clock()

@@ -57,6 +57,7 @@ class GraphClient:
         self.base_url = base_url.rstrip("/")
         self.version = check_version(version)
         self.user_agent = user_agent
+        self.timeout = float(timeout)
         self._http = httpx.Client(transport=transport, timeout=timeout, follow_redirects=False)
 
     # -- lifecycle -------------------------------------------------------------------------------------
