@@ -88,3 +88,69 @@ with service.engine.begin() as conn:
     assert "7 accepted" in out and "1 rejected" in out and "properties.currency" in out
     result = metabridge("events", "import", str(EXAMPLES / "events.ndjson"), "--connection", "nope", env=env)
     assert result.returncode == 2 and "no connection named" in result.stderr.decode()
+
+
+def test_serve_on_embedded_defaults_prints_a_key_and_delivers_to_the_sandbox(tmp_path: Path) -> None:
+    import re
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "METABRIDGE_DATA_DIR": str(tmp_path / "data"), "METABRIDGE_PORT": str(port),
+           "METABRIDGE_BATCH_LINGER_MS": "100", "COLUMNS": "200"}
+    proc = subprocess.Popen([sys.executable, "-m", "metabridge.cli.main", "serve"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        banner = proc.communicate(timeout=60)[0].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "SANDBOX" in banner and "nothing leaves this machine" in banner
+    key = re.search(r"(mb_[A-Za-z0-9_-]{20,})", banner)
+    assert key, banner
+    # a second start finds the key already made and prints none
+    proc = subprocess.Popen([sys.executable, "-m", "metabridge.cli.main", "serve"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        headers = {"Authorization": f"Bearer {key.group(1)}"}
+        while True:
+            try:
+                answer = httpx.get(f"{base}/v1/connections", headers=headers)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert answer.status_code == 200 and answer.json() == []
+        created = httpx.post(f"{base}/v1/connections", headers=headers,
+                             json={"name": "s", "pixel_id": "42", "access_token": "t"}).json()
+        event = {"event": "lead", "action_source": "email", "user": {"email": "x@example.com"}, "event_id": "l1"}
+        httpx.post(f"{base}/v1/connections/{created['id']}/events", headers=headers, json=event)
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{base}/v1/connections/{created['id']}/events/l1", headers=headers).json()["status"] != "sent":
+            assert time.monotonic() < deadline, "the in-process worker did not deliver to the mounted sandbox"
+            time.sleep(0.2)
+        received = httpx.get(f"{base}/graph/_sandbox/pixels/42/events").json()["data"]
+        assert [r["event"]["event_id"] for r in received] == ["l1"]
+        proc.send_signal(signal.SIGTERM)
+        second = proc.communicate(timeout=60)[0].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "mb_" not in second
