@@ -17,6 +17,7 @@ import sys
 BENCHMARKS: dict[str, str] = {
     "events_core": "benchmarks.events_core",
     "delivery": "benchmarks.delivery",
+    "audiences": "benchmarks.audiences",
 }
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["Row", "Rejection", "build_row", "STRONG_COLUMNS"]
 
@@ -37,16 +37,29 @@ class Row:
 
     schema: tuple[str, ...]
     cells: tuple[str, ...]
+    #: computed once on first use (a sync compares, groups and stores each row: several reads per row).
+    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def schema_key(self) -> str:
-        return ",".join(self.schema)
+        key = _SCHEMA_KEYS.get(self.schema)
+        if key is None:
+            key = _SCHEMA_KEYS[self.schema] = ",".join(self.schema)
+        return key
 
     @property
     def fingerprint(self) -> str:
         """SHA-256 of schema + cells: two rows are the same for Meta iff their fingerprints are equal."""
-        text = self.schema_key + "\x1e" + "\x1f".join(self.cells)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        fingerprint = self._fingerprint
+        if fingerprint is None:
+            text = self.schema_key + "\x1e" + "\x1f".join(self.cells)
+            fingerprint = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            object.__setattr__(self, "_fingerprint", fingerprint)
+        return fingerprint
+
+
+#: schema -> "A,B,C" (a destination has one or two schemas; a handful in a process).
+_SCHEMA_KEYS: dict[tuple[str, ...], str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +74,15 @@ def build_row(values: Mapping[str, str], columns: Sequence[str], keys: Sequence[
 
     ``keys`` (the destination's key names) only serve the rejection message.
     """
-    present = [c for c in columns if values.get(c)]
+    get = values.get
+    cells = [get(c) or "" for c in columns]  # one pass over the columns: runs once per member and sync
+    present = [c for c, cell in zip(columns, cells) if cell]
     if not present:
         return Rejection(NO_VALUE.format(keys=", ".join(keys) or ", ".join(columns)))
-    strong = any(c in STRONG_COLUMNS for c in present)
-    named = "LN" in present and ("FN" in present or "FI" in present)
-    if not strong and not named:
+    if STRONG_COLUMNS.isdisjoint(present) and not ("LN" in present and ("FN" in present or "FI" in present)):
         return Rejection(ONLY_BROAD.format(present=", ".join(present)))
     schema = tuple(columns)
-    if "EXTERN_ID" in schema and not values.get("EXTERN_ID"):
+    if "EXTERN_ID" in schema and not get("EXTERN_ID"):
         schema = tuple(c for c in schema if c != "EXTERN_ID")
-    return Row(schema, tuple(values.get(c, "") or "" for c in schema))
+        cells = [cell for c, cell in zip(columns, cells) if c != "EXTERN_ID"]
+    return Row(schema, tuple(cells))

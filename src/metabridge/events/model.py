@@ -35,18 +35,12 @@ def parse_timestamp_ms(value: Any) -> int:
         number = float(value)
     elif isinstance(value, str):
         text = value.strip()
+        if _looks_like_date(text):
+            return _iso_ms(text)  # skips a float() attempt that would fail (a raised exception per event)
         try:
             number = float(text)
         except ValueError:
-            try:
-                moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-            except ValueError:
-                raise ValueError(
-                    "must be ISO 8601 (2026-11-20T10:00:00Z) or Unix seconds/milliseconds"
-                ) from None
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)
-            return int(moment.timestamp() * 1000)
+            return _iso_ms(text)
     elif isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
         return int(moment.timestamp() * 1000)
@@ -55,6 +49,23 @@ def parse_timestamp_ms(value: Any) -> int:
     if number != number or number < 0:
         raise ValueError("must be a positive Unix time")
     return int(number) if number >= _MS_THRESHOLD else int(number * 1000)
+
+
+def _looks_like_date(text: str) -> bool:
+    """``YYYY-MM-...``: dashes at 4 and 7, which no number text has (it holds at most a sign and an exponent sign,
+    and the sign comes first)."""
+    return len(text) >= 10 and text[4] == "-" and text[7] == "-"
+
+
+def _iso_ms(text: str) -> int:
+    """Milliseconds since the epoch of ISO 8601 text; naive times are UTC."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError("must be ISO 8601 (2026-11-20T10:00:00Z) or Unix seconds/milliseconds") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
 
 
 class FacebookOverrides(BaseModel):
@@ -153,7 +164,7 @@ def _message(error: Mapping[str, Any]) -> str:
 
 def parse_event(raw: Any) -> IncomingEvent | list[FieldError]:
     """The validated event, or every shape error it has (field + rule), never an exception."""
-    if not isinstance(raw, Mapping):
+    if type(raw) is not dict and not isinstance(raw, Mapping):  # exact dict first: skips the ABC check
         return [FieldError("event", "must be a JSON object")]
     try:
         return IncomingEvent.model_validate(raw)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 import orjson
@@ -41,6 +42,10 @@ EVENT_LEVEL_OVERRIDES: frozenset[str] = frozenset(
         "attribution_data", "customer_segmentation", "event_source_url",
     }
 )
+
+
+#: Stands in for absent ``integrations.facebook`` overrides (read-only, so it is safe to share).
+_NO_OVERRIDES: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(slots=True)
@@ -106,8 +111,19 @@ class EventPipeline:
     ) -> Decision:
         """Decide and build. ``received_ms`` stands in for a missing timestamp (when metabridge got it)."""
         fb = event.facebook
-        event_name = (fb.event_name if fb and fb.event_name else None) or self._names(event.event)
-        event_id = (fb.event_id if fb and fb.event_id else None) or event.event_id
+        if fb is None:  # the usual case: nothing overrides the mapped values
+            event_name = self._names(event.event)
+            event_id = event.event_id
+            action_source = event.action_source
+            channel = event.messaging_channel
+            user_overrides: Mapping[str, Any] = _NO_OVERRIDES
+            custom_overrides: Mapping[str, Any] = _NO_OVERRIDES
+        else:
+            event_name = fb.event_name or self._names(event.event)
+            event_id = fb.event_id or event.event_id
+            action_source = fb.action_source or event.action_source
+            channel = fb.messaging_channel or event.messaging_channel
+            user_overrides, custom_overrides = fb.user_data, fb.custom_data
         decision = Decision(index, event_id, event_name, "send")
 
         if not has_consent(event.consent_categories, self.settings.consent_category):
@@ -116,29 +132,28 @@ class EventPipeline:
 
         time_ms = event.timestamp_ms or received_ms or now_ms
         url = event.url
-        action_source = (fb.action_source if fb else None) or event.action_source or (
-            "website" if url else "system_generated"
-        )
+        if not action_source:
+            action_source = "website" if url else "system_generated"
 
-        raw_user, origin, warnings = map_user(event.user, fb.user_data if fb else {})
+        raw_user, origin, warnings = map_user(event.user, user_overrides)
         if "fbc" not in raw_user:
             fbclid = fbclid_from_url(url)
             if fbclid:
                 raw_user["fbc"] = f"fb.1.{time_ms}.{fbclid}"
                 origin["fbc"] = "url"
         identity = normalize_user_data(raw_user, self._identity)
+        user_data = identity.user_data
         for issue in identity.issues:
             key = issue.field.removeprefix("user_data.")
             warnings.append(FieldError(origin.get(key, issue.field), issue.message))
-
-        custom_data, errors = map_properties(event.properties, fb.custom_data if fb else {})
+        custom_data, errors = map_properties(event.properties, custom_overrides)
 
         server_event: dict[str, Any] = {
             "event_name": event_name,
             "event_time": time_ms // 1000,
             "event_id": event_id,
             "action_source": action_source,
-            "user_data": identity.user_data,
+            "user_data": user_data,
         }
         if custom_data:
             server_event["custom_data"] = custom_data
@@ -146,10 +161,9 @@ class EventPipeline:
             server_event["event_source_url"] = url
         if event.referrer_url:
             server_event["referrer_url"] = event.referrer_url
-        channel = (fb.messaging_channel if fb else None) or event.messaging_channel
         if channel:
             server_event["messaging_channel"] = channel
-        if fb and fb.model_extra:
+        if fb is not None and fb.model_extra:
             for key, value in fb.model_extra.items():
                 if key in EVENT_LEVEL_OVERRIDES:
                     server_event[key] = value
@@ -163,12 +177,12 @@ class EventPipeline:
         if errors:
             decision.action, decision.reason, decision.errors = "skip", "invalid", errors
             return decision
-        if not meets_matching_policy(identity.user_data, self.settings.matching, event_name):
+        if not meets_matching_policy(user_data, self.settings.matching, event_name):
             decision.action, decision.reason = "skip", "insufficient_customer_data"
             decision.errors = [FieldError(
                 "user",
                 "not enough customer information to match under the "
-                f"'{self.settings.matching}' policy (keys: {', '.join(sorted(identity.user_data)) or 'none'})",
+                f"'{self.settings.matching}' policy (keys: {', '.join(sorted(user_data)) or 'none'})",
             )]
             return decision
         decision.server_event = server_event

@@ -18,6 +18,9 @@ BROAD_KEY_COMBINATIONS: tuple[frozenset[str], ...] = (
     frozenset({"ln", "ge"}),
 )
 
+#: Every key of some broad combination: a key set with any other key is never too broad.
+_BROAD_KEYS: frozenset[str] = frozenset().union(*BROAD_KEY_COMBINATIONS)
+
 #: Strict policy: one of these is enough on its own ...
 STRICT_STRONG_KEYS: frozenset[str] = frozenset({"em", "ph", "external_id", "fbp", "fbc"})
 #: ... otherwise this many other customer keys are needed.
@@ -35,6 +38,8 @@ def meets_meta_baseline(keys: Collection[str]) -> bool:
     """At least one customer key, and not only one of the broad combinations Meta rejects."""
     if not keys:
         return False
+    if not _BROAD_KEYS.issuperset(keys):
+        return True  # the usual case, decided without building a set
     key_set = frozenset(keys)
     return not any(key_set <= broad for broad in BROAD_KEY_COMBINATIONS)
 

@@ -50,40 +50,64 @@ DELIVERY_CATEGORIES: frozenset[str] = frozenset({"in_store", "curbside", "home_d
 CURRENCY_CODES: frozenset[str] = frozenset(currency.alpha_3 for currency in pycountry.currencies)
 
 
+#: action source -> (max age in seconds, max age in days, required ``(field, incoming field, is user_data)``),
+#: resolved once per action source so that the per-event check is a single look-up.
+_SOURCE_RULES: dict[str, tuple[int, int, tuple[tuple[str, str, bool], ...]]] = {}
+
+
+def _source_rules(action_source: str) -> tuple[int, int, tuple[tuple[str, str, bool], ...]]:
+    rules = _SOURCE_RULES.get(action_source)
+    if rules is None:
+        max_days = MAX_AGE_DAYS.get(action_source, DEFAULT_MAX_AGE_DAYS)
+        required = tuple(
+            (meta_field, incoming, meta_field.startswith("user_data."))
+            for meta_field, incoming in REQUIRED_BY_ACTION_SOURCE.get(action_source, ())
+        )
+        rules = _SOURCE_RULES[action_source] = (max_days * DAY_SECONDS, max_days, required)
+    return rules
+
+
 def check_event(event: Mapping[str, Any], now_s: int) -> list[FieldError]:
     """Every rule ``event`` (a built Conversions API server event) breaks; empty when Meta would take it."""
     errors: list[FieldError] = []
     action_source = event["action_source"]
     user_data: Mapping[str, Any] = event["user_data"]
-    custom_data: Mapping[str, Any] = event.get("custom_data") or {}
+    max_age, max_days, required = _source_rules(action_source)
 
     age = now_s - event["event_time"]
-    max_days = MAX_AGE_DAYS.get(action_source, DEFAULT_MAX_AGE_DAYS)
-    if age > max_days * DAY_SECONDS:
+    if age > max_age:
         errors.append(FieldError(
             "timestamp", f"event_time is more than {max_days} days old; Meta rejects it for {action_source}"
         ))
     elif age < -MAX_FUTURE_SECONDS:
         errors.append(FieldError("timestamp", "event_time is more than a minute in the future"))
 
-    for meta_field, incoming in REQUIRED_BY_ACTION_SOURCE.get(action_source, ()):
-        if not _lookup(event, user_data, meta_field):
+    for meta_field, incoming, in_user_data in required:
+        if not (user_data.get(meta_field[10:]) if in_user_data else event.get(meta_field)):
             errors.append(FieldError(incoming, f"is required for {action_source} events ({meta_field})"))
 
     url = event.get("event_source_url")
     if url and not url.startswith(("http://", "https://")):
         errors.append(FieldError("url", "must start with http:// or https:// (event_source_url)"))
 
-    channel = event.get("messaging_channel")
-    if action_source == "business_messaging" and channel:
-        for key in REQUIRED_BY_MESSAGING_CHANNEL[channel]:
-            if not user_data.get(key):
-                errors.append(FieldError(f"user.{key}", f"is required for {channel} business messaging events"))
+    if action_source == "business_messaging":
+        channel = event.get("messaging_channel")
+        if channel:
+            for key in REQUIRED_BY_MESSAGING_CHANNEL[channel]:
+                if not user_data.get(key):
+                    errors.append(FieldError(f"user.{key}", f"is required for {channel} business messaging events"))
 
+    custom_data: Mapping[str, Any] = event.get("custom_data") or {}
     for key, incoming in REQUIRED_CUSTOM_DATA.get(event["event_name"], ()):
         if custom_data.get(key) is None:
             errors.append(FieldError(incoming, f"is required for {event['event_name']} (custom_data.{key})"))
+    if custom_data:
+        _check_custom_data(custom_data, errors)
+    return errors
 
+
+def _check_custom_data(custom_data: Mapping[str, Any], errors: list[FieldError]) -> None:
+    """The value rules of ``custom_data`` (only called when the event has one)."""
     currency = custom_data.get("currency")
     if currency is not None and currency not in CURRENCY_CODES:
         errors.append(FieldError("properties.currency", f"'{currency}' is not an ISO 4217 currency code"))
@@ -98,11 +122,3 @@ def check_event(event: Mapping[str, Any], now_s: int) -> list[FieldError]:
     for index, content in enumerate(custom_data.get("contents") or ()):
         if not isinstance(content, Mapping) or not content.get("id"):
             errors.append(FieldError(f"properties.items.{index}.id", "every item needs an id (contents[].id)"))
-    return errors
-
-
-def _lookup(event: Mapping[str, Any], user_data: Mapping[str, Any], field: str) -> Any:
-    """A server-event field, or a ``user_data.<key>`` one (the only nesting the rules use)."""
-    if field.startswith("user_data."):
-        return user_data.get(field[10:])
-    return event.get(field)
