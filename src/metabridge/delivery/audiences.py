@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +39,7 @@ from metabridge.config import Settings
 from metabridge.credentials import SecretBox, SecretKeyError
 from metabridge.delivery.report import error_detail, internal_detail
 from metabridge.delivery.retry import RetryPolicy, usage_hint_seconds
-from metabridge.delivery.common import Clock, default_worker_id, send_margin_ms
+from metabridge.delivery.common import Clock, PollingWorker, default_worker_id
 from metabridge.graph import ErrorClass, GraphClient, GraphError, GraphResponse
 from metabridge.store import audience_jobs as jobs
 from metabridge.store.ad_accounts import StoredAdAccount, get_ad_account, throttle_ad_account
@@ -151,8 +150,10 @@ class _Run:
     rejected: _Rejected
 
 
-class AudienceWorker:
+class AudienceWorker(PollingWorker):
     """Runs audience jobs. Not shared between threads: one per thread (any number per database)."""
+
+    kind = "audience"
 
     def __init__(
         self, engine: Engine, settings: Settings, box: SecretBox, graph: GraphClient, worker_id: str | None = None,
@@ -164,28 +165,10 @@ class AudienceWorker:
         self.graph = graph
         self.worker_id = (worker_id or default_worker_id())[:64]
         self.policy = RetryPolicy(settings, rng)
-        self.lease_ms = int(settings.lease_seconds) * 1000
-        self.send_margin_ms = send_margin_ms(graph)
-        if self.lease_ms <= self.send_margin_ms:
-            raise ValueError("lease_seconds must be more than twice the Graph HTTP timeout")
+        self.lease_ms, self.send_margin_ms = self.check_lease(settings.lease_seconds, graph)
         self._rng = rng or random.Random()
-        self._stop: threading.Event | None = None
 
-    # -- loop ----------------------------------------------------------------------------------------------
-    def run(self, stop: threading.Event, idle_sleep: float = 0.2) -> None:
-        self._stop = stop
-        try:
-            while not stop.is_set():
-                try:
-                    handled = self.run_once()
-                except Exception:  # noqa: BLE001 - keep syncing; leases make this safe
-                    log.exception("audience worker %s: pass failed", self.worker_id)
-                    handled = 0
-                if handled == 0:
-                    stop.wait(idle_sleep)
-        finally:
-            self._stop = None
-
+    # -- loop (run(stop) comes from PollingWorker) -----------------------------------------------------------
     def run_once(self, now_ms: int | None = None) -> int:
         """Schedule due syncs, then run claimable jobs until none is left; returns how many ran."""
         clock = Clock(now_ms)
@@ -199,9 +182,6 @@ class AudienceWorker:
             self._process(job, clock)
             handled += 1
         return handled
-
-    def _stopping(self) -> bool:
-        return self._stop is not None and self._stop.is_set()
 
     def schedule(self, now: int) -> list[int]:
         """Create the jobs of every destination whose sync is due; returns the new job ids."""

@@ -1,9 +1,11 @@
-"""Pieces every worker loop shares (events delivery and audience sync)."""
+"""Pieces every worker loop shares (events delivery, audience sync, catalog sync)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 import uuid
 
 from metabridge.graph import GraphClient
@@ -34,3 +36,51 @@ class Clock:
 
     def __call__(self) -> int:
         return wall_clock_ms() + self._offset
+
+
+class PollingWorker:
+    """The loop every worker runs: a pass, then a short sleep when the pass found nothing to do.
+
+    Subclasses implement :meth:`run_once` (one pass over due work, returning how much it handled) and
+    call :meth:`check_lease` from ``__init__``. Errors in a pass (database down, a bug) are logged and the
+    loop goes on after a pause: a worker thread that dies silently would leave work undone, and leases
+    make a retried pass safe.
+    """
+
+    #: what the worker does, for its log lines ("delivery", "audience", "catalog")
+    kind = "worker"
+    worker_id: str
+    _stop: threading.Event | None = None
+
+    def run_once(self, now_ms: int | None = None) -> int:
+        raise NotImplementedError
+
+    def run(self, stop: threading.Event, idle_sleep: float = 0.2) -> None:
+        """Work until ``stop`` is set; returns after the work in flight is complete."""
+        self._stop = stop
+        try:
+            while not stop.is_set():
+                try:
+                    handled = self.run_once()
+                except Exception:  # noqa: BLE001 - keep working; leases make this safe
+                    logging.getLogger(type(self).__module__).exception("%s worker %s: pass failed", self.kind, self.worker_id)
+                    handled = 0
+                if handled == 0:
+                    stop.wait(idle_sleep)
+        finally:
+            self._stop = None
+
+    def _stopping(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
+
+    @staticmethod
+    def check_lease(lease_seconds: float, graph: GraphClient) -> tuple[int, int]:
+        """(lease, send margin) in ms; refuses a lease too short to outlive a request made under it."""
+        lease_ms = int(lease_seconds * 1000)
+        margin_ms = send_margin_ms(graph)
+        if lease_ms <= margin_ms:
+            raise ValueError(
+                f"lease_seconds ({lease_seconds:g}) must be more than twice the Graph HTTP timeout "
+                f"({margin_ms / 2000:g} s): a lease must outlive any request made under it"
+            )
+        return lease_ms, margin_ms

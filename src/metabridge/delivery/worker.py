@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from sqlalchemy import Engine
 from metabridge.config import Settings
 from metabridge.credentials import SecretBox, SecretKeyError
 from metabridge.delivery import claims
-from metabridge.delivery.common import Clock, default_worker_id, send_margin_ms
+from metabridge.delivery.common import Clock, PollingWorker, default_worker_id
 from metabridge.delivery.claims import ClaimedEvent
 from metabridge.delivery.payload import build_body, time_window_error
 from metabridge.delivery.report import (
@@ -75,8 +74,10 @@ class _Batch:
     tally: Tally = field(default_factory=Tally)
 
 
-class DeliveryWorker:
+class DeliveryWorker(PollingWorker):
     """Delivers pending events of every connection. Not shared between threads: one per thread."""
+
+    kind = "delivery"
 
     def __init__(
         self,
@@ -94,37 +95,12 @@ class DeliveryWorker:
         self.graph = graph
         self.worker_id = (worker_id or default_worker_id())[:64]
         self.policy = RetryPolicy(settings, rng)
-        self.lease_ms = int(settings.lease_seconds) * 1000
-        #: Minimum lease left to start a request: twice the HTTP timeout.
-        self.send_margin_ms = send_margin_ms(graph)
-        if self.lease_ms <= self.send_margin_ms:
-            raise ValueError(
-                f"lease_seconds ({settings.lease_seconds}) must be more than twice the Graph HTTP timeout "
-                f"({self.send_margin_ms / 2000:g} s): a lease must outlive any request made under it"
-            )
-        self._stop: threading.Event | None = None
+        #: send_margin_ms: minimum lease left to start a request (twice the HTTP timeout).
+        self.lease_ms, self.send_margin_ms = self.check_lease(settings.lease_seconds, graph)
 
     # -- loop ------------------------------------------------------------------------------------------
-    def run(self, stop: threading.Event, idle_sleep: float = 0.2) -> None:
-        """Deliver until ``stop`` is set; returns after the batch in flight is complete.
-
-        A batch claimed but not sent yet when ``stop`` is set is released (pending, attempt not counted).
-        Database or other unexpected errors are logged and the loop goes on after a pause: a worker
-        thread that dies silently would leave events undelivered.
-        """
-        self._stop = stop
-        try:
-            while not stop.is_set():
-                try:
-                    handled = self.run_once()
-                except Exception:  # noqa: BLE001 - keep delivering; leases make this safe
-                    log.exception("delivery worker %s: pass failed", self.worker_id)
-                    handled = 0
-                if handled == 0:
-                    stop.wait(idle_sleep)
-        finally:
-            self._stop = None
-
+    # run(stop) comes from PollingWorker: a batch claimed but not sent yet when ``stop`` is set is released
+    # (pending, attempt not counted).
     def run_once(self, now_ms: int | None = None) -> int:
         """Process every due connection once (one batch each); returns how many events were handled.
 
@@ -139,9 +115,6 @@ class DeliveryWorker:
                 break
             handled += self._process_connection(connection_id, clock)
         return handled
-
-    def _stopping(self) -> bool:
-        return self._stop is not None and self._stop.is_set()
 
     # -- one batch -------------------------------------------------------------------------------------
     def _process_connection(self, connection_id: int, clock: Clock) -> int:
