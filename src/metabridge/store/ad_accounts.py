@@ -8,19 +8,19 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from metabridge.credentials import SecretBox
+from metabridge.store.credentialed import Credentialed, credential_changes, encrypted_credentials, find_by_id_or_name
 from metabridge.store.schema import ad_accounts
 from metabridge.timeutil import now_ms
 
 
 @dataclass(frozen=True, slots=True)
-class StoredAdAccount:
+class StoredAdAccount(Credentialed):
     id: int
     name: str
     account_id: str
     throttled_until: int | None
     created_at: int
     updated_at: int
-    has_app_secret: bool
     _access_token: str
     _app_secret: str | None
 
@@ -29,12 +29,6 @@ class StoredAdAccount:
         """The Graph node of the account: ``act_<id>``."""
         return f"act_{self.account_id}"
 
-    def access_token(self, box: SecretBox) -> str:
-        return box.decrypt(self._access_token)
-
-    def app_secret(self, box: SecretBox) -> str | None:
-        return box.decrypt(self._app_secret) if self._app_secret else None
-
     def __repr__(self) -> str:  # never show credentials, even encrypted
         return f"StoredAdAccount(id={self.id}, name={self.name!r}, account_id={self.account_id!r})"
 
@@ -42,8 +36,7 @@ class StoredAdAccount:
 def _from_row(row: Any) -> StoredAdAccount:
     return StoredAdAccount(
         id=row.id, name=row.name, account_id=row.account_id, throttled_until=row.throttled_until,
-        created_at=row.created_at, updated_at=row.updated_at, has_app_secret=row.app_secret is not None,
-        _access_token=row.access_token, _app_secret=row.app_secret,
+        created_at=row.created_at, updated_at=row.updated_at, _access_token=row.access_token, _app_secret=row.app_secret,
     )
 
 
@@ -53,8 +46,8 @@ def create_ad_account(
     now = now_ms()
     new_id = conn.execute(
         insert(ad_accounts).values(
-            name=name, account_id=account_id, access_token=box.encrypt(access_token),
-            app_secret=box.encrypt(app_secret) if app_secret else None, created_at=now, updated_at=now,
+            name=name, account_id=account_id, **encrypted_credentials(box, access_token, app_secret),
+            created_at=now, updated_at=now,
         ).returning(ad_accounts.c.id)
     ).scalar_one()
     found = get_ad_account(conn, new_id)
@@ -69,13 +62,7 @@ def get_ad_account(conn: Connection, ad_account_id: int) -> StoredAdAccount | No
 
 def find_ad_account(conn: Connection, id_or_name: str | int) -> StoredAdAccount | None:
     """By metabridge id or by name."""
-    text = str(id_or_name)
-    if text.isdigit():
-        found = get_ad_account(conn, int(text))
-        if found:
-            return found
-    row = conn.execute(select(ad_accounts).where(ad_accounts.c.name == text)).first()
-    return _from_row(row) if row else None
+    return find_by_id_or_name(conn, ad_accounts, id_or_name, _from_row)
 
 
 def list_ad_accounts(conn: Connection) -> list[StoredAdAccount]:
@@ -89,10 +76,7 @@ def update_credentials(
     values: dict[str, Any] = {"updated_at": now_ms()}
     if name is not None:
         values["name"] = name
-    if access_token is not None:
-        values["access_token"] = box.encrypt(access_token)
-    if app_secret is not None:
-        values["app_secret"] = box.encrypt(app_secret) if app_secret else None
+    values.update(credential_changes(box, access_token=access_token, app_secret=app_secret))
     result = conn.execute(update(ad_accounts).where(ad_accounts.c.id == ad_account_id).values(**values))
     return get_ad_account(conn, ad_account_id) if result.rowcount else None
 

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from metabridge.credentials import SecretBox
 from metabridge.events import ConnectionSettings
+from metabridge.store.credentialed import Credentialed, credential_changes, encrypted_credentials, find_by_id_or_name
 from metabridge.store.schema import connections
 from metabridge.timeutil import now_ms
 
@@ -17,7 +18,7 @@ SETTINGS_FIELDS = tuple(name for name in ConnectionSettings.model_fields if name
 
 
 @dataclass(frozen=True, slots=True)
-class StoredConnection:
+class StoredConnection(Credentialed):
     """A connection as workers and the API use it; credentials decrypted only when asked for."""
 
     id: int
@@ -30,15 +31,8 @@ class StoredConnection:
     throttled_until: int | None
     created_at: int
     updated_at: int
-    has_app_secret: bool
     _access_token: str
     _app_secret: str | None
-
-    def access_token(self, box: SecretBox) -> str:
-        return box.decrypt(self._access_token)
-
-    def app_secret(self, box: SecretBox) -> str | None:
-        return box.decrypt(self._app_secret) if self._app_secret else None
 
     def __repr__(self) -> str:  # never show credentials, even encrypted
         return f"StoredConnection(id={self.id}, name={self.name!r}, pixel_id={self.pixel_id!r}, status={self.status!r})"
@@ -49,7 +43,7 @@ def _from_row(row: Any) -> StoredConnection:
     return StoredConnection(
         id=row.id, name=row.name, pixel_id=row.pixel_id, settings=settings, status=row.status,
         paused_reason=row.paused_reason, paused_at=row.paused_at, throttled_until=row.throttled_until,
-        created_at=row.created_at, updated_at=row.updated_at, has_app_secret=row.app_secret is not None,
+        created_at=row.created_at, updated_at=row.updated_at,
         _access_token=row.access_token, _app_secret=row.app_secret,
     )
 
@@ -61,8 +55,7 @@ def create_connection(
     now = now_ms()
     new_id = conn.execute(
         insert(connections).values(
-            name=name, pixel_id=settings.pixel_id, access_token=box.encrypt(access_token),
-            app_secret=box.encrypt(app_secret) if app_secret else None,
+            name=name, pixel_id=settings.pixel_id, **encrypted_credentials(box, access_token, app_secret),
             settings=settings.model_dump(include=set(SETTINGS_FIELDS)), status="ok",
             created_at=now, updated_at=now,
         ).returning(connections.c.id)
@@ -79,12 +72,7 @@ def get_connection(conn: Connection, connection_id: int) -> StoredConnection | N
 
 def find_connection(conn: Connection, id_or_name: str) -> StoredConnection | None:
     """By numeric id or by name (CLI users type names)."""
-    if id_or_name.isdigit():
-        found = get_connection(conn, int(id_or_name))
-        if found:
-            return found
-    row = conn.execute(select(connections).where(connections.c.name == id_or_name)).first()
-    return _from_row(row) if row else None
+    return find_by_id_or_name(conn, connections, id_or_name, _from_row)
 
 
 def list_connections(conn: Connection) -> list[StoredConnection]:
@@ -103,12 +91,8 @@ def update_connection(
     if settings is not None:
         values["pixel_id"] = settings.pixel_id
         values["settings"] = settings.model_dump(include=set(SETTINGS_FIELDS))
-    if access_token is not None:
-        values["access_token"] = box.encrypt(access_token)
-    if app_secret is not None:
-        values["app_secret"] = box.encrypt(app_secret)
-    elif clear_app_secret:
-        values["app_secret"] = None
+    values.update(credential_changes(box, access_token=access_token, app_secret=app_secret,
+                                     clear_app_secret=clear_app_secret))
     if access_token is not None or app_secret is not None or settings is not None:
         values.update(status="ok", paused_reason=None, paused_at=None)
     result = conn.execute(update(connections).where(connections.c.id == connection_id).values(**values))
