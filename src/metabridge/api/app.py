@@ -17,7 +17,7 @@ from fastapi import Depends, FastAPI
 from metabridge import __version__
 from metabridge.api.auth import require_api_key
 from metabridge.api.errors import JSONBytesResponse, install_error_handlers
-from metabridge.api.routes import ad_accounts, audiences, connections, events, jobs
+from metabridge.api.routes import ad_accounts, audiences, catalogs, connections, events, jobs
 from metabridge.sandbox import create_sandbox_app
 from metabridge.sandbox.state import SandboxState
 from metabridge.service import SANDBOX_MOUNT, Service
@@ -58,6 +58,7 @@ def create_app(service: Service, *, run_worker: bool = False, sandbox: SandboxSt
     app.include_router(events.router, dependencies=guarded)
     app.include_router(audiences.router, dependencies=guarded)
     app.include_router(ad_accounts.router, dependencies=guarded)
+    app.include_router(catalogs.router, dependencies=guarded)
     app.include_router(jobs.router, dependencies=guarded)
 
     @app.get("/health", tags=["service"])

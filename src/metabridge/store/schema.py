@@ -1,4 +1,4 @@
-"""The database schema, shared by every surface (events now; audiences and catalog add their tables here).
+"""The database schema, shared by every surface: events, audiences and catalogs.
 
 Times are integer milliseconds since the epoch (UTC): portable between SQLite and PostgreSQL, cheap to
 compare in the claim queries, and exactly what the Conversions API needs. JSON payloads are stored as
@@ -230,3 +230,146 @@ audience_jobs = Table(
 Index("ix_audience_jobs_due", audience_jobs.c.status, audience_jobs.c.next_attempt_at)
 Index("ix_audience_jobs_audience", audience_jobs.c.audience_id, audience_jobs.c.id)
 Index("ix_audience_jobs_destination", audience_jobs.c.destination_id, audience_jobs.c.status)
+
+# --- Catalog ------------------------------------------------------------------------------------------
+
+#: A Meta product catalog kept equal to the products stored here; credentials encrypted like connections'.
+#: status: ok | paused (a person must act: token, permission). schedule: "hourly", a cron expression, "off".
+catalogs = Table(
+    "catalogs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("catalog_id", String(64), nullable=False, doc="Meta product catalog id (digits)."),
+    Column("access_token", Text, nullable=False, doc="Encrypted (Fernet)."),
+    Column("app_secret", Text, doc="Encrypted (Fernet)."),
+    Column("schedule", String(100), nullable=False, server_default="hourly"),
+    Column("currency", String(3), doc="ISO 4217 code for prices given as a bare number."),
+    Column("status", String(16), nullable=False, server_default="ok"),
+    Column("paused_reason", Text),
+    Column("next_sync_at", BigInteger, doc="The next scheduled sync (null: schedule off, or paused)."),
+    Column("throttled_until", BigInteger, doc="Rate-limited by Meta (80014/80009): no catalog calls before this time."),
+    Column("last_sync_at", BigInteger),
+    Column("last_sync_result", String(16)),
+    Column("last_sync_error", JSON),
+    Column("last_job_id", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+#: Connections whose delivered Purchase / ViewContent events feed the catalog's product sets.
+catalog_connections = Table(
+    "catalog_connections",
+    metadata,
+    Column("catalog_id", Integer, ForeignKey("catalogs.id", ondelete="CASCADE"), primary_key=True),
+    Column("connection_id", Integer, ForeignKey("connections.id", ondelete="CASCADE"), primary_key=True),
+)
+
+#: Products as given (``data``) and as Meta's items_batch takes them (``item``), with the item's fingerprint.
+catalog_products = Table(
+    "catalog_products",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("catalog_id", Integer, ForeignKey("catalogs.id", ondelete="CASCADE"), nullable=False),
+    Column("retailer_id", String(100), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("item", JSON, nullable=False, doc="The items_batch data object (Meta's field names)."),
+    Column("fingerprint", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+Index("ux_catalog_products_retailer", catalog_products.c.catalog_id, catalog_products.c.retailer_id, unique=True)
+
+#: What Meta holds, as far as it CONFIRMED it (check_batch_request_status finished without an error for the
+#: item): one row per retailer id Meta holds or rejected. A crash never loses a confirmation nor invents one.
+catalog_items_sent = Table(
+    "catalog_items_sent",
+    metadata,
+    Column("catalog_id", Integer, ForeignKey("catalogs.id", ondelete="CASCADE"), primary_key=True),
+    Column("retailer_id", String(100), primary_key=True),
+    Column("fingerprint", String(64), doc="Of the item Meta confirmed; null: Meta holds nothing confirmed."),
+    Column("rejected_fingerprint", String(64), doc="Meta rejected this version: not resent until it changes."),
+    Column("rejected", JSON, doc="Meta's errors for the rejected version."),
+    Column("confirmed_at", BigInteger, nullable=False),
+)
+
+#: Items_batch calls of a sync: the handle Meta returned (stored before polling) and the items it carried,
+#: so a resumed sync polls it instead of sending it again. status: sent -> finished.
+catalog_batches = Table(
+    "catalog_batches",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("job_id", BigInteger, ForeignKey("catalog_jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("catalog_id", Integer, ForeignKey("catalogs.id", ondelete="CASCADE"), nullable=False),
+    Column("handle", String(200), doc="Null: Meta ingested nothing (every item failed validation)."),
+    Column("status", String(16), nullable=False),
+    Column("items", JSON, nullable=False, doc="[[retailer_id, fingerprint or null for a delete, method], ...]"),
+    Column("sent_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger),
+    Column("polls", Integer, nullable=False, server_default=text("0")),
+)
+Index("ix_catalog_batches_job", catalog_batches.c.job_id, catalog_batches.c.status)
+
+#: Product sets synced to Meta: a computed kind (most_sold, ...) or a filter given by the user.
+catalog_product_sets = Table(
+    "catalog_product_sets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("catalog_id", Integer, ForeignKey("catalogs.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(100), nullable=False, doc="The kind (most_sold, ...) or the user's name for a filter set."),
+    Column("kind", String(32), nullable=False, doc="A computed kind, or 'filter'."),
+    Column("name", String(200), nullable=False, doc="The set's name in Meta."),
+    Column("size", Integer),
+    Column("filter", JSON, doc="filter sets: the user's Meta filter."),
+    Column("meta_product_set_id", String(64)),
+    Column("sent_filter", JSON, doc="The filter Meta last accepted for this set."),
+    Column("members", Integer, doc="Products in the set at the last sync (computed kinds)."),
+    Column("synced_at", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+Index("ux_catalog_product_sets_key", catalog_product_sets.c.catalog_id, catalog_product_sets.c.key, unique=True)
+
+#: Purchases and views per connection and content id, counted when Meta accepted the event (its payload is
+#: dropped then): what most_sold and most_viewed sets are computed from.
+product_activity = Table(
+    "product_activity",
+    metadata,
+    Column("connection_id", Integer, ForeignKey("connections.id", ondelete="CASCADE"), primary_key=True),
+    Column("content_id", String(100), primary_key=True),
+    Column("purchases", BigInteger, nullable=False, server_default=text("0")),
+    Column("views", BigInteger, nullable=False, server_default=text("0")),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+#: One sync of a catalog: its counters, Meta's per-item errors and warnings, and its lease.
+#: status: queued -> running -> done | failed. A running job with an expired lease is resumed.
+catalog_jobs = Table(
+    "catalog_jobs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("catalog_id", Integer, ForeignKey("catalogs.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False, server_default="sync"),
+    Column("trigger", String(16), nullable=False, doc="schedule or manual."),
+    Column("status", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("started_at", BigInteger),
+    Column("finished_at", BigInteger),
+    Column("items_created", BigInteger, nullable=False, server_default=text("0")),
+    Column("items_updated", BigInteger, nullable=False, server_default=text("0")),
+    Column("items_deleted", BigInteger, nullable=False, server_default=text("0")),
+    Column("items_rejected", BigInteger, nullable=False, server_default=text("0")),
+    Column("rejected", JSON, doc="Items Meta rejected: {by_reason, samples: [{retailer_id, method, errors}]}."),
+    Column("warnings_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("warnings", JSON, doc="Up to 100 of Meta's per-item warnings: {retailer_id, message}."),
+    Column("batches", Integer, nullable=False, server_default=text("0")),
+    Column("product_sets", JSON, doc="What the sync did to each product set."),
+    Column("error", JSON, doc="Meta's error of the last failed attempt (or why the job failed)."),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", BigInteger, nullable=False, server_default=text("0")),
+    Column("lease_owner", String(64)),
+    Column("lease_expires_at", BigInteger),
+    Column("note", Text),
+)
+Index("ix_catalog_jobs_due", catalog_jobs.c.status, catalog_jobs.c.next_attempt_at)
+Index("ix_catalog_jobs_catalog", catalog_jobs.c.catalog_id, catalog_jobs.c.id)

@@ -1,0 +1,570 @@
+"""The catalog sync engine: schedule due catalogs, claim sync jobs, send only what changed, confirm it.
+
+Runs as the third thread of every worker runner (:mod:`metabridge.delivery.runner`). One sync job:
+
+1. **Resume.** Batches an earlier attempt of the job sent (their handle is stored) are polled, never sent
+   again, and their outcome recorded.
+2. **Send.** The products are compared, in keyset pages, with the fingerprint Meta last *confirmed* for each
+   (``catalog_items_sent``) by :func:`metabridge.catalog.diff.plan_changes`: created and changed products go
+   as ``UPDATE`` with ``allow_upsert``, confirmed items whose product is gone as ``DELETE``, in
+   ``items_batch`` calls of at most 5,000 requests under the 28 MB limit
+   (:func:`metabridge.catalog.batches.chunk_requests`). A version Meta rejected is not sent again until the
+   product changes. Each call's handle is stored, with the items it carried, before anything is polled.
+3. **Confirm.** Each handle is polled with ``check_batch_request_status`` (back-off from
+   :data:`POLL_FIRST_S` to :data:`POLL_MAX_S`) until Meta says it finished; then, in one transaction, the
+   items Meta accepted become the confirmed state, the rejected ones are recorded with Meta's errors, and the
+   job counts them (created, updated, deleted, rejected with reasons, warnings).
+4. **Product sets.** Each computed set (:mod:`metabridge.catalog.product_sets`) is recomputed from the
+   products and the purchases / views counted from the linked connections' delivered events; its Meta filter
+   (``retailer_id is_any [...]``) is written only when the membership changed. A create answered 10803 (a
+   set with that filter exists) adopts the existing set.
+
+Errors follow the Graph error table: rate limits (80014, 80009, ...) throttle the catalog for at least
+Meta's estimate and the job resumes later; transient errors back off; token and permission errors fail the
+job with a "needs a person" message and pause the catalog until new credentials; other rejections fail
+the job with Meta's error.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine
+
+from metabridge.catalog import (
+    MAX_REQUESTS,
+    Changes,
+    canonical_filter,
+    chunk_requests,
+    compute_members,
+    delete_request,
+    encode_body,
+    plan_changes,
+    product_info,
+    retailer_id_filter,
+    upsert_request,
+)
+from metabridge.catalog.schedule import next_run
+from metabridge.config import Settings
+from metabridge.credentials import SecretBox, SecretKeyError
+from metabridge.delivery.common import Clock, PollingWorker, default_worker_id
+from metabridge.delivery.report import error_detail, internal_detail
+from metabridge.delivery.retry import RetryPolicy, usage_hint_seconds
+from metabridge.graph import ErrorClass, GraphClient, GraphError, GraphResponse
+from metabridge.store import catalog_jobs as jobs
+from metabridge.store import catalogs as store
+from metabridge.store.catalogs import StoredCatalog
+
+__all__ = ["CatalogWorker", "needs_person_message"]
+
+log = logging.getLogger(__name__)
+
+#: Products compared per page (a page never holds more than one call's requests).
+PAGE = MAX_REQUESTS
+#: Polling a handle: first wait, longest wait, and when to give a handle up (its items are sent again).
+POLL_FIRST_S = 0.05
+POLL_MAX_S = 10.0
+POLL_GIVE_UP_MS = 2 * 3_600_000
+#: check_batch_request_status statuses meaning "still working" (§6.1: neither finished nor final).
+IN_PROGRESS = frozenset({"started", "dispatched", "in_progress", "pending", "created"})
+STATUS_FIELDS = "handle,status,errors,errors_total_count,warnings,warnings_total_count,ids_of_invalid_requests"
+DUPLICATE_FILTER = 10803
+
+
+def needs_person_message(exc: GraphError, catalog: StoredCatalog) -> str:
+    """What a person must do about an AUTH-class error on a catalog."""
+    code = (f"#{exc.code}" + (f"/{exc.subcode}" if exc.subcode is not None else "")) if exc.code is not None \
+        else f"HTTP {exc.http_status}"
+    if exc.code == 190:
+        what = f"give catalog '{catalog.name}' a new access token (PATCH /v1/catalogs/{catalog.id})"
+    else:
+        what = (f"grant the token catalog_management permission on Meta catalog {catalog.catalog_id} "
+                f"(then PATCH /v1/catalogs/{catalog.id} or POST /v1/catalogs/{catalog.id}/sync)")
+    return f"needs a person: Meta refused ({code}: {exc.message}); {what}"
+
+
+@dataclass(slots=True)
+class _Report:
+    """Per-item outcomes of a job: counts, reasons, bounded samples (persisted with every confirmation)."""
+
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    rejected_samples: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, job: dict[str, Any]) -> _Report:
+        rejected = job.get("rejected") or {}
+        return cls(dict(rejected.get("by_reason") or {}), list(rejected.get("samples") or []),
+                   list(job.get("warnings") or []))
+
+    def reject(self, retailer_id: str, method: str, messages: list[str]) -> None:
+        for message in messages or ["rejected by Meta"]:
+            self.rejected_by_reason[message] = self.rejected_by_reason.get(message, 0) + 1
+        if len(self.rejected_samples) < jobs.MAX_SAMPLES:
+            self.rejected_samples.append({"retailer_id": retailer_id, "method": method, "errors": messages})
+
+    def warn(self, retailer_id: str | None, message: str) -> None:
+        if len(self.warnings) < jobs.MAX_SAMPLES:
+            self.warnings.append({"retailer_id": retailer_id, "message": message})
+
+    def values(self) -> dict[str, Any]:
+        rejected = {"by_reason": self.rejected_by_reason, "samples": self.rejected_samples} \
+            if self.rejected_by_reason else None
+        return {"rejected": rejected, "warnings": self.warnings or None}
+
+
+class _LostLease(Exception):
+    """Another worker took the job over: stop without touching it."""
+
+
+class _Stopped(Exception):
+    """The worker is shutting down: the job is given back, its progress (handles, confirmations) kept."""
+
+
+class _Gone(Exception):
+    """The catalog was deleted while the job ran."""
+
+
+@dataclass(slots=True)
+class _Run:
+    job: dict[str, Any]
+    catalog: StoredCatalog
+    token: str
+    secret: str | None
+    lease_until: int
+    report: _Report
+    sent_calls: int = 0
+
+
+def _messages(entries: Any) -> list[str]:
+    if not isinstance(entries, list):
+        return []
+    return [str(e.get("message")) if isinstance(e, dict) else str(e) for e in entries]
+
+
+class CatalogWorker(PollingWorker):
+    """Runs catalog sync jobs. One per thread; any number per database."""
+
+    kind = "catalog"
+
+    def __init__(
+        self, engine: Engine, settings: Settings, box: SecretBox, graph: GraphClient, worker_id: str | None = None,
+        *, rng: random.Random | None = None, sleep: Any = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.box = box
+        self.graph = graph
+        self.worker_id = (worker_id or default_worker_id())[:64]
+        self.policy = RetryPolicy(settings, rng)
+        self.lease_ms, self.send_margin_ms = self.check_lease(settings.lease_seconds, graph)
+        self._sleep = sleep
+
+    # -- loop ----------------------------------------------------------------------------------------------
+    def run_once(self, now_ms: int | None = None) -> int:
+        """Schedule due catalogs, then run claimable jobs until none is left; returns how many ran."""
+        clock = Clock(now_ms)
+        self.schedule(clock())
+        handled = 0
+        while not self._stopping():
+            with self.engine.begin() as conn:
+                job = jobs.claim_job(conn, self.worker_id, clock(), self.lease_ms)
+            if job is None:
+                break
+            self._process(job, clock)
+            handled += 1
+        return handled
+
+    def schedule(self, now: int) -> list[int]:
+        """A sync job for every catalog whose scheduled time has come; returns the new job ids."""
+        created: list[int] = []
+        with self.engine.begin() as conn:
+            for row in jobs.due_catalogs(conn, now):
+                if not jobs.take_due(conn, row.id, row.next_sync_at, next_run(row.schedule, now)):
+                    continue
+                job_id, new = jobs.request_sync(conn, row.id, trigger="schedule", now=now)
+                if new:
+                    created.append(job_id)
+        return created
+
+    def _wait(self, seconds: float) -> None:
+        if self._sleep is not None:
+            self._sleep(seconds)
+        elif self._stop is not None:
+            self._stop.wait(seconds)
+        else:
+            time.sleep(seconds)
+
+    # -- one job -------------------------------------------------------------------------------------------
+    def _process(self, job: dict[str, Any], clock: Clock) -> None:
+        job_id = job["id"]
+        with self.engine.connect() as conn:
+            catalog = store.get_catalog(conn, job["catalog_id"])
+        if catalog is None:
+            return  # deleted with its jobs
+        try:
+            token, secret = catalog.access_token(self.box), catalog.app_secret(self.box)
+        except SecretKeyError as exc:
+            self._needs_person(job, catalog, str(exc), None, clock())
+            return
+        run = _Run(job=job, catalog=catalog, token=token, secret=secret, lease_until=clock() + self.lease_ms,
+                   report=_Report.load(job))
+        try:
+            self._confirm_open(run, clock)  # a resumed job: what it sent before is polled, not resent
+            self._send_changes(run, clock)
+            self._confirm_open(run, clock)
+            sets = self._sync_sets(run, clock)
+            self._finish(run, clock(), "done", product_sets=sets)
+        except _LostLease:
+            log.warning("catalog job %d: lease lost (taken over by another worker)", job_id)
+        except _Stopped:
+            with self.engine.begin() as conn:
+                jobs.leases.release(conn, job_id, self.worker_id)
+        except _Gone:
+            log.info("catalog job %d: the catalog was deleted", job_id)
+        except GraphError as exc:
+            self._on_graph_error(run, exc, clock())
+        except Exception as exc:  # noqa: BLE001 - database error, bug: retried like a transient failure
+            log.exception("catalog job %d failed", job_id)
+            self._retry_or_fail(run, ErrorClass.TRANSIENT, internal_detail(exc, clock()), 0.0, clock())
+
+    def _finish(self, run: _Run, now: int, status: str, *, error: Any = None, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            if not jobs.leases.finish(conn, run.job["id"], self.worker_id, now, status, error=error,
+                                      **run.report.values(), **values):
+                log.warning("catalog job %d: lease lost before it could be marked %s", run.job["id"], status)
+                return
+            if status != "done":
+                jobs.abandon_batches(conn, run.job["id"], now)
+            store.set_catalog(conn, run.catalog.id, last_sync_at=now, last_job_id=run.job["id"],
+                              last_sync_result="ok" if status == "done" else "failed", last_sync_error=error)
+        log.info("catalog job %d (%s) %s", run.job["id"], run.catalog.name, status)
+
+    # -- Graph calls ---------------------------------------------------------------------------------------
+    def _before_call(self, run: _Run, clock: Clock) -> None:
+        if self._stopping():
+            raise _Stopped
+        now = clock()
+        if run.lease_until - now >= self.send_margin_ms:
+            return
+        with self.engine.begin() as conn:
+            if not jobs.leases.renew(conn, run.job["id"], self.worker_id, now, self.lease_ms):
+                if store.get_catalog(conn, run.catalog.id) is None:
+                    raise _Gone
+                raise _LostLease
+        run.lease_until = now + self.lease_ms
+
+    def _call(self, run: _Run, clock: Clock, method: str, path: str, **kwargs: Any) -> GraphResponse:
+        self._before_call(run, clock)
+        return self.graph.request(method, path, access_token=run.token, app_secret=run.secret, **kwargs)
+
+    # -- 2. send ---------------------------------------------------------------------------------------------
+    def _changes(self, run: _Run) -> Iterator[tuple[dict[str, Any], list[Any]]]:
+        """``(request, [retailer_id, fingerprint, kind])`` for every item to send, in retailer-id order."""
+        catalog_id = run.catalog.id
+        after = ""
+        while True:
+            with self.engine.connect() as conn:
+                page = jobs.product_states(conn, catalog_id, after, PAGE)
+            if not page:
+                break
+            after = page[-1].retailer_id
+            current = {p.retailer_id: p.fingerprint for p in page}
+            # What Meta last answered for each item: the confirmed version, or a rejected one that is still
+            # the current version (not resent until the product changes).
+            sent = {p.retailer_id: (p.rejected if p.rejected == p.fingerprint else p.confirmed)
+                    for p in page if p.confirmed is not None or p.rejected == p.fingerprint}
+            changes: Changes = plan_changes(current, sent)
+            wanted = changes.created + changes.updated
+            if not wanted:
+                continue
+            with self.engine.connect() as conn:
+                items = jobs.items_of(conn, catalog_id, wanted)
+            created = set(changes.created)
+            for rid in sorted(wanted):
+                found = items.get(rid)
+                if found is None:  # deleted meanwhile: the next sync deletes it if Meta has it
+                    continue
+                data, fp = found
+                kind = "created" if rid in created else "updated"
+                yield upsert_request(data), [rid, fp, kind]
+        after = ""
+        while True:
+            with self.engine.connect() as conn:
+                page = jobs.orphans(conn, catalog_id, after, PAGE)
+            if not page:
+                return
+            after = page[-1][0]
+            never_confirmed = [rid for rid, fp in page if fp is None]
+            if never_confirmed:
+                with self.engine.begin() as conn:
+                    jobs.forget_unsent(conn, catalog_id, never_confirmed)
+            changes = plan_changes({}, {rid: fp for rid, fp in page if fp is not None})
+            for rid in changes.deleted:
+                yield delete_request(rid), [rid, None, "deleted"]
+
+    def _send_changes(self, run: _Run, clock: Clock) -> None:
+        pending: list[tuple[dict[str, Any], list[Any]]] = []
+        for change in self._changes(run):
+            pending.append(change)
+            if len(pending) >= MAX_REQUESTS:
+                self._send_pending(run, pending, clock)
+                pending = []
+        if pending:
+            self._send_pending(run, pending, clock)
+
+    def _send_pending(self, run: _Run, pending: list[tuple[dict[str, Any], list[Any]]], clock: Clock) -> None:
+        start = 0
+        for chunk in chunk_requests([request for request, _ in pending]):
+            records = [record for _, record in pending[start:start + len(chunk)]]
+            start += len(chunk)
+            response = self._call(run, clock, "POST", f"{run.catalog.catalog_id}/items_batch",
+                                  json=encode_body(chunk))
+            self._record_batch(run, clock, response, records)
+
+    def _record_batch(self, run: _Run, clock: Clock, response: GraphResponse, records: list[list[Any]]) -> None:
+        """Store the handle and the items (minus those Meta refused at once) before anything is polled."""
+        body = response.body
+        handles = body.get("handles") if isinstance(body.get("handles"), list) else []
+        handle = str(handles[0]) if handles else None
+        by_id = {record[0]: record for record in records}
+        refused: dict[str, list[str]] = {}
+        for status in body.get("validation_status") or []:
+            if not isinstance(status, dict):
+                continue
+            rid = status.get("retailer_id")
+            errors = _messages(status.get("errors"))
+            if errors and rid in by_id:
+                refused[rid] = errors
+            for message in _messages(status.get("warnings")):
+                run.report.warn(rid, message)
+        warned = sum(len(_messages(s.get("warnings"))) for s in body.get("validation_status") or [] if isinstance(s, dict))
+        kept = [record for record in records if record[0] not in refused]
+        now = clock()
+        with self.engine.begin() as conn:
+            j = jobs.catalog_jobs.c
+            for rid, errors in refused.items():
+                run.report.reject(rid, by_id[rid][2], errors)
+            if not jobs.leases.renew(conn, run.job["id"], self.worker_id, now, self.lease_ms,
+                                     batches=j.batches + 1, items_rejected=j.items_rejected + len(refused),
+                                     warnings_count=j.warnings_count + warned, **run.report.values()):
+                raise _LostLease
+            jobs.confirm(conn, run.catalog.id, upserted=[], deleted=[],
+                         rejected=[(rid, by_id[rid][1], errors) for rid, errors in refused.items()], now=now)
+            if handle is None:  # Meta ingested nothing: the items stay unconfirmed (sent again next sync)
+                jobs.add_batch(conn, job_id=run.job["id"], catalog_id=run.catalog.id, handle=None, items=kept,
+                               now=now, status="not_ingested")
+            elif kept:
+                jobs.add_batch(conn, job_id=run.job["id"], catalog_id=run.catalog.id, handle=handle, items=kept,
+                               now=now)
+        run.lease_until = now + self.lease_ms
+        run.sent_calls += 1
+
+    # -- 1 and 3. confirm --------------------------------------------------------------------------------------
+    def _confirm_open(self, run: _Run, clock: Clock) -> None:
+        with self.engine.connect() as conn:
+            batches = jobs.open_batches(conn, run.job["id"])
+        for batch in batches:
+            self._poll_batch(run, batch, clock)
+
+    def _poll_batch(self, run: _Run, batch: dict[str, Any], clock: Clock) -> None:
+        delay = POLL_FIRST_S
+        while True:
+            response = self._call(run, clock, "GET", f"{run.catalog.catalog_id}/check_batch_request_status",
+                                  params={"handle": batch["handle"], "load_ids_of_invalid_requests": "true",
+                                          "fields": STATUS_FIELDS})
+            data = response.body.get("data")
+            status = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
+            state = str(status.get("status") or "").lower()
+            if state and state not in IN_PROGRESS:
+                self._confirm_batch(run, batch, status, clock)
+                return
+            if clock() - batch["sent_at"] > POLL_GIVE_UP_MS:
+                log.warning("catalog job %d: handle %s still %r after 2 h; its items are sent again next sync",
+                            run.job["id"], batch["handle"], state)
+                with self.engine.begin() as conn:
+                    jobs.close_batch(conn, batch["id"], clock(), status="abandoned")
+                return
+            with self.engine.begin() as conn:
+                jobs.count_poll(conn, batch["id"])
+            self._wait(delay)
+            delay = min(delay * 2, POLL_MAX_S)
+
+    def _confirm_batch(self, run: _Run, batch: dict[str, Any], status: dict[str, Any], clock: Clock) -> None:
+        """Meta finished a handle: every item it does not list as invalid is confirmed."""
+        records = batch["items"]
+        errors_by_id: dict[str, list[str]] = {}
+        for entry in status.get("errors") or []:
+            if isinstance(entry, dict) and entry.get("id") is not None:
+                errors_by_id.setdefault(str(entry["id"]), []).append(str(entry.get("message")))
+        invalid = {str(i) for i in status.get("ids_of_invalid_requests") or []} | set(errors_by_id)
+        state = str(status.get("status") or "").lower()
+        if state not in ("finished", "complete", "completed") and not invalid:
+            # a final state other than finished (e.g. "error") without per-item errors: nothing is confirmed
+            invalid = {record[0] for record in records}
+            for rid in invalid:
+                errors_by_id.setdefault(rid, [f"batch {state or 'failed'}"])
+        for entry in status.get("warnings") or []:
+            if isinstance(entry, dict):
+                run.report.warn(entry.get("id"), str(entry.get("message")))
+        warned = status.get("warnings_total_count")
+        warned = warned if isinstance(warned, int) else len(status.get("warnings") or [])
+        upserted: list[tuple[str, str]] = []
+        deleted: list[str] = []
+        rejected: list[tuple[str, str | None, Any]] = []
+        counts = {"created": 0, "updated": 0, "deleted": 0}
+        for rid, fp, kind in records:
+            if rid in invalid:
+                messages = errors_by_id.get(rid) or ["rejected by Meta (no message given)"]
+                run.report.reject(rid, "DELETE" if kind == "deleted" else "UPDATE", messages)
+                rejected.append((rid, fp, messages))
+                continue
+            counts[kind] += 1
+            if kind == "deleted":
+                deleted.append(rid)
+            else:
+                upserted.append((rid, fp))
+        now = clock()
+        j = jobs.catalog_jobs.c
+        with self.engine.begin() as conn:
+            if not jobs.leases.renew(
+                conn, run.job["id"], self.worker_id, now, self.lease_ms,
+                items_created=j.items_created + counts["created"], items_updated=j.items_updated + counts["updated"],
+                items_deleted=j.items_deleted + counts["deleted"], items_rejected=j.items_rejected + len(rejected),
+                warnings_count=j.warnings_count + warned, **run.report.values(),
+            ):
+                raise _LostLease
+            if not jobs.close_batch(conn, batch["id"], now):
+                raise _LostLease
+            jobs.confirm(conn, run.catalog.id, upserted=upserted, deleted=deleted, rejected=rejected, now=now)
+        run.lease_until = now + self.lease_ms
+
+    # -- 4. product sets ---------------------------------------------------------------------------------------
+    def _sync_sets(self, run: _Run, clock: Clock) -> list[dict[str, Any]] | None:
+        catalog = run.catalog
+        with self.engine.connect() as conn:
+            sets = store.list_product_sets(conn, catalog.id)
+            if not sets:
+                return None
+            computed = [s for s in sets if s["kind"] != "filter"]
+            infos: dict[str, Any] = {}
+            purchases: dict[str, int] = {}
+            views: dict[str, int] = {}
+            if computed:
+                for item in store.set_inputs(conn, catalog.id):
+                    infos[item["id"]] = product_info(item)
+                purchases, views = store.activity(conn, store.linked_connections(conn, catalog.id))
+        outcomes: list[dict[str, Any]] = []
+        for product_set in sets:
+            outcome: dict[str, Any] = {"key": product_set["key"], "kind": product_set["kind"]}
+            if product_set["kind"] == "filter":
+                wanted = canonical_filter(product_set["filter"])
+                members = None
+            else:
+                ids = compute_members(product_set["kind"], product_set["size"], infos, purchases, views,
+                                      seed=f"{catalog.id}:{product_set['key']}")
+                members = len(ids)
+                outcome["members"] = members
+                if not ids:
+                    outcome["result"] = "empty: no product qualifies yet; Meta's set is left as it was"
+                    outcomes.append(outcome)
+                    continue
+                wanted = retailer_id_filter(ids)
+            if product_set["meta_product_set_id"] and product_set["sent_filter"] == wanted:
+                outcome["result"] = "unchanged"
+                outcomes.append(outcome)
+                continue
+            try:
+                set_id, result = self._write_set(run, clock, product_set, wanted)
+            except GraphError as exc:
+                if exc.error_class is not ErrorClass.INVALID:
+                    raise
+                outcome.update(result="failed", error=error_detail(exc, clock()))
+                outcomes.append(outcome)
+                continue
+            with self.engine.begin() as conn:
+                store.set_product_set(conn, product_set["id"], meta_product_set_id=set_id, sent_filter=wanted,
+                                      members=members, synced_at=clock())
+            outcome.update(result=result, meta_product_set_id=set_id)
+            outcomes.append(outcome)
+        return outcomes
+
+    def _write_set(self, run: _Run, clock: Clock, product_set: dict[str, Any], wanted: dict[str, Any]) -> tuple[str, str]:
+        """Create or update the Meta set; returns (its id, what was done)."""
+        encoded = orjson.dumps(wanted).decode()
+        catalog_id = run.catalog.catalog_id
+        if product_set["meta_product_set_id"]:
+            self._call(run, clock, "POST", product_set["meta_product_set_id"],
+                       data={"filter": encoded, "name": product_set["name"]})
+            return product_set["meta_product_set_id"], "updated"
+        try:
+            answer = self._call(run, clock, "POST", f"{catalog_id}/product_sets",
+                                data={"name": product_set["name"], "filter": encoded})
+        except GraphError as exc:
+            if exc.code != DUPLICATE_FILTER:
+                raise
+            existing = self._find_set(run, clock, wanted)
+            if existing is None:
+                raise
+            return existing, "adopted (a Meta set with this filter existed: 10803)"
+        return str(answer.body.get("id")), "created"
+
+    def _find_set(self, run: _Run, clock: Clock, wanted: dict[str, Any]) -> str | None:
+        """The catalog's Meta product set whose filter is ``wanted`` (following Meta's paging)."""
+        params: dict[str, Any] = {"fields": "id,name,filter", "limit": 100}
+        for _ in range(1_000):
+            answer = self._call(run, clock, "GET", f"{run.catalog.catalog_id}/product_sets", params=params)
+            for found in answer.body.get("data") or []:
+                try:
+                    if isinstance(found, dict) and canonical_filter(found.get("filter")) == wanted:
+                        return str(found["id"])
+                except (ValueError, TypeError):
+                    continue
+            paging = answer.body.get("paging") if isinstance(answer.body.get("paging"), dict) else {}
+            after = (paging.get("cursors") or {}).get("after") if isinstance(paging.get("cursors"), dict) else None
+            if not paging.get("next") or not after:
+                return None
+            params["after"] = after
+        return None
+
+    # -- failures ------------------------------------------------------------------------------------------
+    def _on_graph_error(self, run: _Run, exc: GraphError, now: int) -> None:
+        detail = error_detail(exc, now)
+        log.warning("catalog job %d (%s): Meta error %r", run.job["id"], run.catalog.name, exc)
+        if exc.error_class is ErrorClass.AUTH:
+            self._needs_person(run.job, run.catalog, needs_person_message(exc, run.catalog), detail, now, run)
+        elif exc.error_class.retryable:
+            self._retry_or_fail(run, exc.error_class, detail, usage_hint_seconds(exc), now)
+        else:
+            self._finish(run, now, "failed", error=detail)
+
+    def _retry_or_fail(self, run: _Run, error_class: ErrorClass, detail: Any, hint_s: float, now: int) -> None:
+        job = run.job
+        delay = self.policy.delay_seconds(job["attempts"], error_class, hint_s)
+        decision = self.policy.plan(job["created_at"], now, delay)
+        if decision.give_up:
+            self._finish(run, now, "failed", error=detail)
+            return
+        with self.engine.begin() as conn:
+            if error_class is ErrorClass.RATE_LIMITED:
+                until = max(decision.next_attempt_at, run.catalog.throttled_until or 0)
+                store.set_catalog(conn, run.catalog.id, throttled_until=until)
+            jobs.leases.retry_later(conn, job["id"], self.worker_id, decision.next_attempt_at, detail)
+            store.set_catalog(conn, run.catalog.id, last_sync_error=detail)
+
+    def _needs_person(self, job: dict[str, Any], catalog: StoredCatalog, message: str, detail: Any, now: int,
+                      run: _Run | None = None) -> None:
+        error = {**(detail or {}), "class": "needs_person", "message": message}
+        with self.engine.begin() as conn:
+            values = run.report.values() if run is not None else {}
+            jobs.leases.finish(conn, job["id"], self.worker_id, now, "failed", error=error, **values)
+            jobs.abandon_batches(conn, job["id"], now)
+            store.set_catalog(conn, catalog.id, status="paused", paused_reason=message, last_sync_at=now,
+                              last_job_id=job["id"], last_sync_result="failed", last_sync_error=error)
+        log.warning("catalog %d paused: %s", catalog.id, message)
