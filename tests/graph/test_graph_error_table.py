@@ -43,8 +43,8 @@ CASES: list[tuple[int | None, int | None, int | None, bool, ErrorClass]] = [
     (80000, None, 400, True, R),
     (80003, None, 400, True, R),
     (80004, None, 400, True, R),
-    (80009, None, 400, True, R),
-    (80014, None, 400, True, R),
+    (80009, None, 400, True, R),  # catalog throttled
+    (80014, None, 400, True, R),  # too many items_batch calls to the catalog
     # token / permission
     (190, None, 400, False, A),
     (190, 458, 400, False, A),
@@ -74,6 +74,7 @@ CASES: list[tuple[int | None, int | None, int | None, bool, ErrorClass]] = [
     (100, 2804019, 400, False, I),
     (100, 2804048, 400, False, I),
     (100, 1234567, 400, False, I),  # any other 100 subcode: still invalid
+    (10803, None, 400, False, I),  # duplicate product-set filter: look the set up, do not resend
     (100, None, 500, True, I),  # table row wins over status and is_transient
     # not in the table: HTTP status decides
     (99999, None, 500, False, T),
@@ -128,6 +129,7 @@ def test_every_documented_code_is_in_the_table() -> None:
         80004,
         80009,
         80014,
+        10803,
         21009,
         10,
         3,

@@ -55,8 +55,8 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
     ErrorRule(
         80004, None, R, "business use case throttling (ads management): too many calls to this ad account"
     ),
-    ErrorRule(80009, None, R, "business use case throttling"),
-    ErrorRule(80014, None, R, "business use case throttling"),
+    ErrorRule(80009, None, R, "catalog throttled (batch status, product sets): back off, then resume"),
+    ErrorRule(80014, None, R, "too many batch calls to this catalog (Catalog Batch BUC): back off"),
     # --- token / permission: a person must act --------------------------------------------------------
     ErrorRule(190, None, A, "access token invalid or expired"),
     ErrorRule(190, 458, A, "app not installed / not authorized by the user"),
@@ -104,6 +104,8 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
     ErrorRule(2650, 1870159, I, "replace session already finished (last_batch_flag was sent)"),
     ErrorRule(2650, 1870144, I, "audience too large (100M+) to replace: use /users"),
     ErrorRule(2656, None, I, "the audience has lookalikes: it cannot be deleted"),
+    # --- Catalog (audiences-and-catalog.md §6.1, §6.3) ---------------------------------------------------
+    ErrorRule(10803, None, I, "product set with the same filters already exists: look up the existing set"),
 )
 
 

@@ -11,6 +11,9 @@ Graph endpoints (answers and errors exactly as Meta's, spec §1.2-§1.3):
 - ``POST|GET /{version}/act_{ad_account_id}/customaudiences``, ``GET|POST|DELETE /{version}/{audience_id}``,
   ``POST|DELETE /{version}/{audience_id}/users``, ``POST /{version}/{audience_id}/usersreplace`` —
   Custom Audiences (``routes/audiences.py``)
+- ``POST /{version}/{catalog_id}/items_batch``, ``GET /{version}/{catalog_id}/check_batch_request_status``,
+  ``POST|GET /{version}/{catalog_id}/product_sets``, ``GET|POST|DELETE /{version}/{product_set_id}`` —
+  Catalog (``routes/catalog.py``)
 
 Control endpoints (plain JSON; never show a token):
 
@@ -25,6 +28,8 @@ Control endpoints (plain JSON; never show a token):
 - ``POST /_sandbox/ad-accounts/{id}/tos`` — ``{"accepted": false}``: Custom Audience Terms not accepted
 - ``POST /_sandbox/audiences`` — pre-create an audience (with members) "made by someone else"
 - ``GET  /_sandbox/audiences/{id}``, ``.../members?limit=&offset=``, ``.../members/count``
+- ``GET  /_sandbox/catalogs/{id}``, ``.../items?limit=&offset=``, ``.../product_sets`` — a catalog's items
+  and sets; ``PUT /_sandbox/batch-status-polls`` — ``{"in_progress_polls": n}`` (``routes/catalog_control.py``)
 - ``GET  /_sandbox/clock``, ``POST /_sandbox/clock/advance`` — ``{"seconds": n}``: time out sessions
 - ``POST /_sandbox/reset``
 - ``GET  /_sandbox/docs`` — OpenAPI UI

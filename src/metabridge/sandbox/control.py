@@ -126,6 +126,40 @@ class SandboxControl:
         account = str(ad_account_id).removeprefix("act_")
         self._json("POST", f"/ad-accounts/{account}/tos", json={"accepted": accepted})
 
+    # -- catalogs --------------------------------------------------------------------------------------
+    def catalog(self, catalog_id: str) -> dict[str, Any]:
+        """Counts of a catalog: ``items``, ``product_sets``, ``batch_calls``, ``handles``."""
+        summary: dict[str, Any] = self._json("GET", f"/catalogs/{catalog_id}")
+        return summary
+
+    def catalog_items(self, catalog_id: str, *, page_size: int = 10_000) -> dict[str, dict[str, Any]]:
+        """Every item the catalog holds now: retailer id -> its ``data`` (Meta's field names)."""
+        items: dict[str, dict[str, Any]] = {}
+        offset = 0
+        while True:
+            page = self._json(
+                "GET", f"/catalogs/{catalog_id}/items", params={"limit": page_size, "offset": offset}
+            )["data"]
+            items.update((item["id"], item) for item in page)
+            offset += len(page)
+            if len(page) < page_size:
+                return items
+
+    def product_sets(self, catalog_id: str) -> list[dict[str, Any]]:
+        """The catalog's product sets, oldest first: ``id``, ``name``, ``filter`` (an object),
+        ``retailer_id``, ``product_count`` and ``members`` (sorted retailer ids)."""
+        data: list[dict[str, Any]] = self._json("GET", f"/catalogs/{catalog_id}/product_sets")["data"]
+        return data
+
+    def batch_calls(self, catalog_id: str) -> int:
+        """How many items_batch calls the catalog received (failed ones included)."""
+        return int(self.catalog(catalog_id)["batch_calls"])
+
+    def set_batch_in_progress_polls(self, polls: int) -> None:
+        """Polls of each later items_batch handle that answer ``started``/``dispatched`` before
+        ``finished`` (default 1; 0: finished at the first poll)."""
+        self._json("PUT", "/batch-status-polls", json={"in_progress_polls": polls})
+
     def advance_clock(self, seconds: float) -> float:
         """Move the sandbox clock forward (upload sessions time out after 90 min); returns the offset."""
         return float(self._json("POST", "/clock/advance", json={"seconds": seconds})["offset_seconds"])

@@ -81,6 +81,16 @@ CANONICAL_ERRORS: dict[int, CanonicalError] = {
     80004: CanonicalError(
         400, True, "(#80004) There have been too many calls to this ad-account. Wait a bit and try again."
     ),
+    # Catalog (audiences-and-catalog.md §6.1, §6.3)
+    80009: CanonicalError(
+        400, True,
+        "(#80009) There have been too many calls to this Catalog account. Wait a bit and try again.",
+    ),
+    80014: CanonicalError(
+        400, True, "(#80014) There have been too many calls for the batch uploads to this catalog account. "
+        "Wait a bit and try again.",
+    ),
+    10803: CanonicalError(400, False, "(#10803) Product set with the same filters already exists"),
 }
 
 _FALLBACK = CanonicalError(400, False, "An error occurred")

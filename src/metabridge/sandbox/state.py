@@ -1,7 +1,8 @@
 """In-memory state of one sandbox: what it received, its request log, faults and revoked tokens.
 
 Custom Audiences live in :attr:`SandboxState.audiences` (an
-:class:`~metabridge.sandbox.audience_state.AudienceStore`, replaced by :meth:`SandboxState.reset`). The
+:class:`~metabridge.sandbox.audience_state.AudienceStore`, replaced by :meth:`SandboxState.reset`), product
+catalogs in :attr:`SandboxState.catalogs` (a :class:`~metabridge.sandbox.catalog_state.CatalogStore`, idem). The
 sandbox clock (:meth:`SandboxState.now`) is wall time plus an offset that ``/_sandbox/clock/advance``
 moves forward, so tests can let a 90-minute upload session expire; it drives the audience store.
 
@@ -24,6 +25,7 @@ from itertools import islice
 from typing import Any
 
 from metabridge.sandbox.audience_state import AudienceStore
+from metabridge.sandbox.catalog_state import CatalogStore
 
 __all__ = [
     "DEFAULT_MAX_EVENTS_PER_BUCKET",
@@ -135,6 +137,7 @@ class SandboxState:
         self._started_at = time.time()
         self._clock_offset = 0.0
         self.audiences = AudienceStore(clock=self.now)
+        self.catalogs = CatalogStore()
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -312,4 +315,5 @@ class SandboxState:
                 "revoked_tokens": len(self._revoked),
                 "app_secret_required": self.app_secret is not None,
                 "custom_audiences": self.audiences.stats(),
+                "catalogs": self.catalogs.stats(),
             }

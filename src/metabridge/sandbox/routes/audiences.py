@@ -18,6 +18,9 @@ faults, revoked tokens and proofs behave exactly as on the Conversions API. Call
 account answer with an ``X-Business-Use-Case-Usage`` header like Meta's (``type: custom_audience``,
 ``call_count`` as % of the hourly budget 5000 + 40 x audiences); a fault's own usage header wins.
 
+The node paths ``/{version}/{node_id}`` are shared with product sets: a product-set id goes to
+:func:`metabridge.sandbox.routes.catalog.product_set_node` (the two kinds of ids never collide).
+
 Paths: ``/{version}/{audience_id}`` has two segments, ``/users`` and ``/usersreplace`` three with a literal
 suffix, so none of these shadow ``/{version}/{pixel_id}/events``; anything else falls through to the app's
 catch-all (100/33). ``/_sandbox/...`` paths that reach these patterns answer 404 like the catch-all.
@@ -35,6 +38,7 @@ from fastapi.responses import Response
 
 from metabridge.sandbox.audience_state import AudienceError, AudienceStore
 from metabridge.sandbox.errors import unknown_object
+from metabridge.sandbox.routes.catalog import product_set_node
 from metabridge.sandbox.routes.common import (
     GraphCall,
     begin_graph_call,
@@ -171,6 +175,8 @@ async def read_audience(version: str, audience_id: str, request: Request) -> Res
         return answer
     call = await begin_graph_call(request, version)
     check_node_id(audience_id, "get")
+    if (answer := product_set_node(request, call, audience_id)) is not None:
+        return answer
     call.audience_id = audience_id
     store = get_state(request).audiences
     view = _store("get", store.view, audience_id)
@@ -186,6 +192,8 @@ async def update_audience(version: str, audience_id: str, request: Request) -> R
         return answer
     call = await begin_graph_call(request, version)
     check_node_id(audience_id, "post")
+    if (answer := product_set_node(request, call, audience_id)) is not None:
+        return answer
     call.audience_id = audience_id
     store = get_state(request).audiences
     account, _ = _store("post", store.account_of, audience_id)
@@ -204,6 +212,8 @@ async def delete_audience(version: str, audience_id: str, request: Request) -> R
         return answer
     call = await begin_graph_call(request, version)
     check_node_id(audience_id, "delete")
+    if (answer := product_set_node(request, call, audience_id)) is not None:
+        return answer
     call.audience_id = audience_id
     store = get_state(request).audiences
     account, _ = _store("delete", store.account_of, audience_id)
