@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, str] = {
     "events_core": "benchmarks.events_core",
     "delivery": "benchmarks.delivery",
     "audiences": "benchmarks.audiences",
+    "catalog": "benchmarks.catalog",
 }
 
 

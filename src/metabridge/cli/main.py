@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from metabridge.cli import events, sandbox, service
+from metabridge.cli import catalog, events, sandbox, service
 
 app = typer.Typer(
     name="metabridge",
@@ -18,6 +18,7 @@ app.command("config")(service.config_command)
 app.add_typer(service.db_app, name="db")
 app.add_typer(service.apikey_app, name="apikey")
 app.add_typer(events.app, name="events")
+app.add_typer(catalog.app, name="catalog")
 app.command("sandbox")(sandbox.sandbox_command)
 
 if __name__ == "__main__":

@@ -148,6 +148,11 @@ def _messages(entries: Any) -> list[str]:
     return [str(e.get("message")) if isinstance(e, dict) else str(e) for e in entries]
 
 
+def _method(kind: str) -> str:
+    """The items_batch method a change was sent with (every create or change is an upsert)."""
+    return "DELETE" if kind == "deleted" else "UPDATE"
+
+
 class CatalogWorker(PollingWorker):
     """Runs catalog sync jobs. One per thread; any number per database."""
 
@@ -335,6 +340,7 @@ class CatalogWorker(PollingWorker):
         handle = str(handles[0]) if handles else None
         by_id = {record[0]: record for record in records}
         refused: dict[str, list[str]] = {}
+        warned = 0
         for status in body.get("validation_status") or []:
             if not isinstance(status, dict):
                 continue
@@ -342,15 +348,16 @@ class CatalogWorker(PollingWorker):
             errors = _messages(status.get("errors"))
             if errors and rid in by_id:
                 refused[rid] = errors
-            for message in _messages(status.get("warnings")):
-                run.report.warn(rid, message)
-        warned = sum(len(_messages(s.get("warnings"))) for s in body.get("validation_status") or [] if isinstance(s, dict))
+            if handle is None:  # with a handle, the finished status repeats the warnings: counted then
+                for message in _messages(status.get("warnings")):
+                    warned += 1
+                    run.report.warn(rid, message)
         kept = [record for record in records if record[0] not in refused]
         now = clock()
         with self.engine.begin() as conn:
             j = jobs.catalog_jobs.c
             for rid, errors in refused.items():
-                run.report.reject(rid, by_id[rid][2], errors)
+                run.report.reject(rid, _method(by_id[rid][2]), errors)
             if not jobs.leases.renew(conn, run.job["id"], self.worker_id, now, self.lease_ms,
                                      batches=j.batches + 1, items_rejected=j.items_rejected + len(refused),
                                      warnings_count=j.warnings_count + warned, **run.report.values()):
@@ -422,7 +429,7 @@ class CatalogWorker(PollingWorker):
         for rid, fp, kind in records:
             if rid in invalid:
                 messages = errors_by_id.get(rid) or ["rejected by Meta (no message given)"]
-                run.report.reject(rid, "DELETE" if kind == "deleted" else "UPDATE", messages)
+                run.report.reject(rid, _method(kind), messages)
                 rejected.append((rid, fp, messages))
                 continue
             counts[kind] += 1

@@ -1,7 +1,8 @@
 """Running delivery workers inside a process: ``metabridge worker`` and the thread of ``metabridge serve``.
 
-Each runner delivers events (:class:`DeliveryWorker`) and syncs audiences
-(:class:`~metabridge.delivery.audiences.AudienceWorker`, in a second thread of the same runner).
+Each runner delivers events (:class:`DeliveryWorker`), syncs audiences
+(:class:`~metabridge.delivery.audiences.AudienceWorker`, in a second thread of the same runner) and catalogs
+(:class:`~metabridge.delivery.catalogs.CatalogWorker`, a third thread).
 
 Besides the worker loop, each process does light housekeeping: events that are finished and older than
 ``retention_days`` are deleted, so the outbox does not grow without bound.
@@ -42,17 +43,28 @@ def _sync_audiences(service: Service, stop: threading.Event) -> None:
         AudienceWorker(service.engine, service.settings, service.box, graph).run(stop)
 
 
+def _sync_catalogs(service: Service, stop: threading.Event) -> None:
+    """The catalog sync loop (its own Graph client: polling a batch never holds up the other loops)."""
+    from metabridge.delivery.catalogs import CatalogWorker
+
+    with service.graph_client() as graph:
+        CatalogWorker(service.engine, service.settings, service.box, graph).run(stop)
+
+
 def run_worker(service: Service, stop: threading.Event) -> None:
-    """Deliver events and sync audiences until ``stop`` is set (returns after the work in flight)."""
+    """Deliver events, sync audiences and catalogs until ``stop`` is set (returns after the work in flight)."""
     threading.Thread(target=_housekeeping, args=(service, stop), name="metabridge-housekeeping", daemon=True).start()
     audiences = threading.Thread(target=_sync_audiences, args=(service, stop), name="metabridge-audiences", daemon=True)
     audiences.start()
+    catalogs = threading.Thread(target=_sync_catalogs, args=(service, stop), name="metabridge-catalogs", daemon=True)
+    catalogs.start()
     try:
         with service.graph_client() as graph:
             DeliveryWorker(service.engine, service.settings, service.box, graph).run(stop)
     finally:
         if stop.is_set():
             audiences.join(timeout=service.settings.lease_seconds)
+            catalogs.join(timeout=service.settings.lease_seconds)
 
 
 def start_worker_thread(service: Service, stop: threading.Event) -> threading.Thread:

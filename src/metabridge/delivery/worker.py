@@ -52,6 +52,7 @@ from metabridge.delivery.report import (
 from metabridge.delivery.retry import RetryPolicy, usage_hint_seconds
 from metabridge.graph import ErrorClass, GraphClient, GraphError, GraphResponse
 from metabridge.graph.wire import events_path
+from metabridge.store.product_activity import record_delivered
 from metabridge.store.connections import (
     StoredConnection,
     get_connection,
@@ -259,6 +260,8 @@ class DeliveryWorker(PollingWorker):
                 conn, self.worker_id, [e.id for e in chunk], request_id=request_id,
                 fbtrace_id=response.fbtrace_id, now_ms=finished,
             )
+            if marked == len(chunk):  # product set counts, before the payloads are gone (store.product_activity)
+                record_delivered(conn, batch.connection.id, chunk)
         if marked != len(chunk):
             log.warning(
                 "delivery connection=%d: %d of %d sent events were no longer leased by this worker",
