@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import API_KEY, RunningService, start_service
+from _service import API_KEY, RunningService, start_service
 from test_api_ingest import good_event
 
 PIXEL = "1234567890"

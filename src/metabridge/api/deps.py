@@ -7,6 +7,7 @@ from fastapi import Request
 from metabridge.api.errors import ApiError
 from metabridge.service import Service
 from metabridge.store.connections import StoredConnection, get_connection
+from metabridge.store.db import read_only
 
 
 def service_of(request: Request) -> Service:
@@ -14,7 +15,7 @@ def service_of(request: Request) -> Service:
 
 
 def connection_or_404(service: Service, connection_id: int) -> StoredConnection:
-    with service.engine.connect() as conn:
+    with read_only(service.engine) as conn:
         found = get_connection(conn, connection_id)
     if found is None:
         raise ApiError(404, f"connection {connection_id} does not exist")

@@ -35,8 +35,13 @@ def create_api_key(conn: Connection, name: str, key: str | None = None) -> NewAp
 
 
 def is_valid_key(conn: Connection, key: str) -> bool:
+    return is_valid_key_hash(conn, hash_api_key(key))
+
+
+def is_valid_key_hash(conn: Connection, key_hash: str) -> bool:
+    """A stored, not revoked key has this hash."""
     row = conn.execute(
-        select(api_keys.c.id).where(api_keys.c.key_hash == hash_api_key(key), api_keys.c.revoked_at.is_(None))
+        select(api_keys.c.id).where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
     ).first()
     return row is not None
 

@@ -5,12 +5,12 @@ Claiming and completing batches (the worker side) lives in :mod:`metabridge.deli
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, func, insert, select, tuple_
+from sqlalchemy import Connection, and_, func, select
 
 from metabridge.events import Decision
 from metabridge.store.schema import delivery_requests, events
@@ -21,7 +21,13 @@ DEDUP_WINDOW_MS = 48 * 3600 * 1000
 
 #: Statuses that count as "accepted for delivery" for deduplication.
 _DEDUP_STATUSES = ("pending", "sent")
-_CHUNK = 400  # keys per IN (...) look-up: under SQLite's variable limit
+_CHUNK = 500  # event ids per IN (...) look-up on SQLite: under its bound-variable limit
+
+#: Columns ``enqueue`` writes, in the order of its rows. Ingest is the hot path of the service, so its two
+#: statements are plain SQL run through the driver (no per-row compilation or type processing):
+#: ``detail`` is written as JSON text and ``payload`` as the event's JSON bytes.
+_COLUMNS = ("connection_id", "event_id", "event_name", "event_time", "received_at", "status", "reason", "detail",
+            "payload", "attempts", "next_attempt_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,21 +37,39 @@ class EnqueueResult:
     deduplicated: int
 
 
+def _mark(conn: Connection) -> str:
+    """The driver's placeholder: ``?`` for sqlite3, ``%s`` for psycopg."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
 def _already_accepted(
-    conn: Connection, connection_id: int, keys: Sequence[tuple[str, str]], since_ms: int
+    conn: Connection, connection_id: int, keys: Iterable[tuple[str, str]], since_ms: int
 ) -> set[tuple[str, str]]:
+    """The (event_name, event_id) pairs of ``keys`` accepted on the connection since ``since_ms``.
+
+    One indexed look-up (``ix_events_dedup``: connection, name, id) per event name in the batch, not
+    one per event: PostgreSQL takes the ids as one array, SQLite in chunks of ``IN (...)``.
+    """
+    by_name: dict[str, list[str]] = {}
+    for name, event_id in keys:
+        by_name.setdefault(name, []).append(event_id)
+    mark = _mark(conn)
+    statuses = ", ".join(f"'{s}'" for s in _DEDUP_STATUSES)
+    # Without statistics SQLite prefers ix_events_received (connection, received_at) and then scans every
+    # event of the last 48 hours, once per look-up: name the index.
+    indexed = "" if mark == "%s" else " INDEXED BY ix_events_dedup"
+    head = (f"SELECT event_id FROM {events.name}{indexed} WHERE connection_id = {mark} AND event_name = {mark} "
+            f"AND status IN ({statuses}) AND received_at >= {mark} AND event_id ")
     found: set[tuple[str, str]] = set()
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start:start + _CHUNK]
-        rows = conn.execute(
-            select(events.c.event_name, events.c.event_id).where(
-                events.c.connection_id == connection_id,
-                tuple_(events.c.event_name, events.c.event_id).in_(chunk),
-                events.c.status.in_(_DEDUP_STATUSES),
-                events.c.received_at >= since_ms,
-            )
-        )
-        found.update((row.event_name, row.event_id) for row in rows)
+    for name, ids in by_name.items():
+        if mark == "%s":
+            parts = [(f"{head}= ANY(%s)", ids)]
+        else:
+            parts = [(f"{head}IN ({', '.join('?' * len(chunk))})", chunk)
+                     for chunk in (ids[i:i + _CHUNK] for i in range(0, len(ids), _CHUNK))]
+        for sql, values in parts:
+            params = (connection_id, name, since_ms, values) if mark == "%s" else (connection_id, name, since_ms, *values)
+            found.update((name, row[0]) for row in conn.exec_driver_sql(sql, params))
     return found
 
 
@@ -54,14 +78,14 @@ def enqueue(conn: Connection, connection_id: int, decisions: Iterable[Decision],
 
     Decisions with action ``skip`` and reason ``invalid`` are not stored: ingest rejects them to the caller.
     """
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     to_send: list[Decision] = []
     for d in decisions:
         if d.action == "send" and d.server_event is not None:
             to_send.append(d)
         elif d.reason in ("no_consent", "insufficient_customer_data", "deduplicated"):
             rows.append(_row(connection_id, d, received_ms, "skipped" if d.reason != "deduplicated" else "deduplicated"))
-    keys = list({(d.event_name or "", d.event_id or "") for d in to_send})
+    keys = {(d.event_name or "", d.event_id or "") for d in to_send}
     seen = _already_accepted(conn, connection_id, keys, received_ms - DEDUP_WINDOW_MS) if keys else set()
     pending = dedup = 0
     for d in to_send:
@@ -75,25 +99,23 @@ def enqueue(conn: Connection, connection_id: int, decisions: Iterable[Decision],
             rows.append(_row(connection_id, d, received_ms, "pending"))
             pending += 1
     if rows:
-        conn.execute(insert(events), rows)
+        mark = _mark(conn)
+        conn.exec_driver_sql(
+            f"INSERT INTO {events.name} ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))})", rows
+        )
     return EnqueueResult(pending=pending, skipped=len(rows) - pending - dedup, deduplicated=dedup)
 
 
-def _row(connection_id: int, d: Decision, received_ms: int, status: str) -> dict[str, Any]:
+def _row(connection_id: int, d: Decision, received_ms: int, status: str) -> tuple[Any, ...]:
+    """One row in ``_COLUMNS`` order."""
     event = d.server_event
-    return {
-        "connection_id": connection_id,
-        "event_id": d.event_id or "",
-        "event_name": d.event_name or "",
-        "event_time": event["event_time"] if event else received_ms // 1000,
-        "received_at": received_ms,
-        "status": status,
-        "reason": None if status in ("pending", "deduplicated") else d.reason,
-        "detail": [e.as_dict() for e in d.errors] or None,
-        "payload": orjson.dumps(event) if status == "pending" else None,
-        "attempts": 0,
-        "next_attempt_at": 0,
-    }
+    detail = orjson.dumps([e.as_dict() for e in d.errors]).decode() if d.errors else None
+    return (
+        connection_id, d.event_id or "", d.event_name or "",
+        event["event_time"] if event else received_ms // 1000, received_ms, status,
+        None if status in ("pending", "deduplicated") else d.reason, detail,
+        orjson.dumps(event) if status == "pending" else None, 0, 0,
+    )
 
 
 def event_records(conn: Connection, connection_id: int, event_id: str) -> list[dict[str, Any]]:

@@ -6,16 +6,18 @@ from typing import Any
 
 import orjson
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from metabridge.api.deps import connection_or_404, service_of
-from metabridge.api.errors import ApiError
+from metabridge.api.errors import ApiError, JSONBytesResponse
 from metabridge.api.schemas import EventRecord, EventStatus, IngestResponse, StatsResponse, TestEventRequest, TestEventResponse
 from metabridge.events import request_body
 from metabridge.graph import GraphError, GraphTransportError
 from metabridge.ingest import ingest
 from metabridge.records import RecordFileError, parse_records
+from metabridge.service import Service
+from metabridge.store.db import read_only
 from metabridge.store.outbox import connection_stats, event_records
 from metabridge.timeutil import now_ms
 
@@ -25,7 +27,8 @@ MAX_EVENTS_PER_CALL = 10_000
 _NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/json-lines")
 
 
-async def _records(request: Request) -> list[Any]:
+async def _body(request: Request) -> bytes:
+    """The raw body, refused early (413) when larger than ``max_body_bytes``."""
     limit = request.app.state.service.settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -37,8 +40,11 @@ async def _records(request: Request) -> list[Any]:
             raise ApiError(413, f"request body is larger than {limit} bytes; send fewer events per call")
     if not body.strip():
         raise ApiError(400, "the request body is empty: send one event, {\"events\": [...]}, or NDJSON")
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    data = bytes(body)
+    return bytes(body)
+
+
+def _records(data: bytes, content_type: str) -> list[Any]:
+    """One event, ``{"events": [...]}`` or NDJSON (by content type, or by its look) -> records."""
     if content_type in _NDJSON_TYPES:
         records = list(parse_records(data, "ndjson"))
     else:
@@ -64,21 +70,25 @@ def _looks_like_ndjson(data: bytes) -> bool:
         return False
 
 
+def _ingest_body(service: Service, connection_id: int, data: bytes, content_type: str) -> dict[str, Any]:
+    """Parse, decide and commit: the whole call in one worker thread (one hop off the event loop)."""
+    records = _records(data, content_type)
+    outcome = ingest(service, connection_or_404(service, connection_id), records)
+    return {"accepted": outcome.accepted, "pending": outcome.pending, "skipped": outcome.skipped,
+            "deduplicated": outcome.deduplicated, "rejected": outcome.rejected}
+
+
 @router.post("/events", status_code=202, response_model=IngestResponse)
-async def ingest_events(connection_id: int, request: Request) -> IngestResponse:
+async def ingest_events(connection_id: int, request: Request) -> Response:
     """Accept one event, ``{"events": [...]}`` (up to 10,000) or NDJSON.
 
     Answers 202 only after the accepted events are committed. Malformed events, and events Meta would
     reject, come back in ``rejected`` with the field and the rule; the rest are still accepted.
     """
-    service = service_of(request)
-    records = await _records(request)
-    connection = await run_in_threadpool(connection_or_404, service, connection_id)
-    outcome = await run_in_threadpool(ingest, service, connection, records)
-    return IngestResponse(
-        accepted=outcome.accepted, pending=outcome.pending, skipped=outcome.skipped,
-        deduplicated=outcome.deduplicated, rejected=outcome.rejected,
-    )
+    data = await _body(request)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    answer = await run_in_threadpool(_ingest_body, service_of(request), connection_id, data, content_type)
+    return JSONBytesResponse(answer, status_code=202)  # the IngestResponse shape, built without re-validation
 
 
 @router.post("/test-event", response_model=TestEventResponse)
@@ -115,7 +125,7 @@ def event_status(connection_id: int, event_id: str, request: Request) -> EventSt
     """Where one event is: pending, sent, deduplicated, skipped/invalid (with reason) or failed (Meta's error)."""
     service = service_of(request)
     connection_or_404(service, connection_id)
-    with service.engine.connect() as conn:
+    with read_only(service.engine) as conn:
         records = event_records(conn, connection_id, event_id)
     if not records:
         raise ApiError(404, f"no event with event_id '{event_id}' on connection {connection_id}")
@@ -134,7 +144,7 @@ def stats(connection_id: int, request: Request, since: int | None = None, until:
     start = since if since is not None else end - int(hours * 3600 * 1000)
     if start >= end:
         raise ApiError(422, "the window is empty", [{"field": "since", "message": "must be before until"}])
-    with service.engine.connect() as conn:
+    with read_only(service.engine) as conn:
         figures = connection_stats(conn, connection_id, start, end)
     return StatsResponse(
         connection_id=connection_id, since=start, until=end,
