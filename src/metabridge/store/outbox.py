@@ -28,6 +28,7 @@ _CHUNK = 500  # event ids per IN (...) look-up on SQLite: under its bound-variab
 #: ``detail`` is written as JSON text and ``payload`` as the event's JSON bytes.
 _COLUMNS = ("connection_id", "event_id", "event_name", "event_time", "received_at", "status", "reason", "detail",
             "payload", "attempts", "next_attempt_at")
+_PG_TYPES = ("int", "varchar", "varchar", "bigint", "bigint", "varchar", "varchar", "json", "bytea", "int", "bigint")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,29 +48,34 @@ def _already_accepted(
 ) -> set[tuple[str, str]]:
     """The (event_name, event_id) pairs of ``keys`` accepted on the connection since ``since_ms``.
 
-    One indexed look-up (``ix_events_dedup``: connection, name, id) per event name in the batch, not
-    one per event: PostgreSQL takes the ids as one array, SQLite in chunks of ``IN (...)``.
+    Indexed look-ups on ``ix_events_dedup`` (connection, name, id), a few per batch rather than one per
+    event: PostgreSQL joins the pairs given as two arrays (one statement, a nested loop of index look-ups
+    even in the generic plan of a prepared statement; ``event_id = ANY($n)`` there reads every event of
+    the name instead), SQLite takes one ``IN (...)`` per event name. Status and age are checked here on
+    the few rows found: filtering them in SQL let SQLite's planner pick ``ix_events_received`` and read
+    every event of the last 48 hours on each look-up.
     """
-    by_name: dict[str, list[str]] = {}
-    for name, event_id in keys:
-        by_name.setdefault(name, []).append(event_id)
-    mark = _mark(conn)
-    statuses = ", ".join(f"'{s}'" for s in _DEDUP_STATUSES)
-    # Without statistics SQLite prefers ix_events_received (connection, received_at) and then scans every
-    # event of the last 48 hours, once per look-up: name the index.
-    indexed = "" if mark == "%s" else " INDEXED BY ix_events_dedup"
-    head = (f"SELECT event_id FROM {events.name}{indexed} WHERE connection_id = {mark} AND event_name = {mark} "
-            f"AND status IN ({statuses}) AND received_at >= {mark} AND event_id ")
     found: set[tuple[str, str]] = set()
-    for name, ids in by_name.items():
-        if mark == "%s":
-            parts = [(f"{head}= ANY(%s)", ids)]
-        else:
-            parts = [(f"{head}IN ({', '.join('?' * len(chunk))})", chunk)
-                     for chunk in (ids[i:i + _CHUNK] for i in range(0, len(ids), _CHUNK))]
-        for sql, values in parts:
-            params = (connection_id, name, since_ms, values) if mark == "%s" else (connection_id, name, since_ms, *values)
-            found.update((name, row[0]) for row in conn.exec_driver_sql(sql, params))
+    columns = "e.event_name, e.event_id, e.status, e.received_at"
+    if _mark(conn) == "%s":  # PostgreSQL
+        pairs = list(keys)
+        statements = [(
+            f"SELECT {columns} FROM {events.name} e JOIN unnest(%s::varchar[], %s::varchar[]) AS k(name, id) "
+            "ON e.event_name = k.name AND e.event_id = k.id WHERE e.connection_id = %s",
+            ([name for name, _ in pairs], [event_id for _, event_id in pairs], connection_id),
+        )]
+    else:
+        by_name: dict[str, list[str]] = {}
+        for name, event_id in keys:
+            by_name.setdefault(name, []).append(event_id)
+        statements = [
+            (f"SELECT {columns} FROM {events.name} e WHERE e.connection_id = ? AND e.event_name = ? "
+             f"AND e.event_id IN ({', '.join('?' * len(chunk))})", (connection_id, name, *chunk))
+            for name, ids in by_name.items() for chunk in (ids[i:i + _CHUNK] for i in range(0, len(ids), _CHUNK))
+        ]
+    for sql, params in statements:
+        found.update((name, event_id) for name, event_id, status, received_at in conn.exec_driver_sql(sql, params)
+                     if status in _DEDUP_STATUSES and received_at >= since_ms)
     return found
 
 
@@ -99,11 +105,20 @@ def enqueue(conn: Connection, connection_id: int, decisions: Iterable[Decision],
             rows.append(_row(connection_id, d, received_ms, "pending"))
             pending += 1
     if rows:
-        mark = _mark(conn)
-        conn.exec_driver_sql(
-            f"INSERT INTO {events.name} ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))})", rows
-        )
+        _insert(conn, rows)
     return EnqueueResult(pending=pending, skipped=len(rows) - pending - dedup, deduplicated=dedup)
+
+
+def _insert(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """All rows in one statement: PostgreSQL gets one array per column (one round trip, however many
+    rows; psycopg's ``executemany`` sends a statement per row), SQLite an ``executemany`` (in-process)."""
+    names = ", ".join(_COLUMNS)
+    if _mark(conn) == "%s":
+        arrays = ", ".join(f"%s::{kind}[]" for kind in _PG_TYPES)
+        conn.exec_driver_sql(f"INSERT INTO {events.name} ({names}) SELECT * FROM unnest({arrays})",
+                             tuple(list(column) for column in zip(*rows)))
+    else:
+        conn.exec_driver_sql(f"INSERT INTO {events.name} ({names}) VALUES ({', '.join('?' * len(_COLUMNS))})", rows)
 
 
 def _row(connection_id: int, d: Decision, received_ms: int, status: str) -> tuple[Any, ...]:
