@@ -20,15 +20,14 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, Text, and_, cast, delete, exists, insert, not_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Text, and_, cast, delete, exists, insert, not_, null, or_, select, update
 
+from metabridge.store.bulk import upsert
 from metabridge.store.leased_jobs import UNFINISHED, LeasedJobs
 from metabridge.store.schema import catalog_batches, catalog_items_sent, catalog_jobs, catalog_products, catalogs
 
 MAX_SAMPLES = 100
 _CHUNK = 500
-_INSERT_CHUNK = 2_000
 
 leases = LeasedJobs(catalog_jobs, "catalog_id")
 
@@ -119,12 +118,16 @@ class ProductState(NamedTuple):
 
 
 def product_states(conn: Connection, catalog_id: int, after: str, limit: int) -> list[ProductState]:
-    """Products after ``after`` (by retailer id) with what Meta confirmed and rejected of them."""
+    """Products after ``after`` (by retailer id) whose version is neither the one Meta confirmed nor one it
+    rejected, with what Meta confirmed and rejected of them (the database skips the unchanged ones, so a
+    re-sync reads only what changed)."""
     p, s = catalog_products, catalog_items_sent
     rows = conn.execute(
         select(p.c.retailer_id, p.c.fingerprint, s.c.fingerprint, s.c.rejected_fingerprint)
         .select_from(p.outerjoin(s, and_(s.c.catalog_id == p.c.catalog_id, s.c.retailer_id == p.c.retailer_id)))
-        .where(p.c.catalog_id == catalog_id, p.c.retailer_id > after)
+        .where(p.c.catalog_id == catalog_id, p.c.retailer_id > after,
+               or_(s.c.fingerprint.is_(None), s.c.fingerprint != p.c.fingerprint),
+               or_(s.c.rejected_fingerprint.is_(None), s.c.rejected_fingerprint != p.c.fingerprint))
         .order_by(p.c.retailer_id).limit(limit)
     ).all()
     return [ProductState(*row) for row in rows]
@@ -223,35 +226,19 @@ def abandon_batches(conn: Connection, job_id: int, now: int) -> int:
 
 
 # -- confirmations ----------------------------------------------------------------------------------------
-def _dialect_insert(conn: Connection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-
-
 def confirm(conn: Connection, catalog_id: int, *, upserted: Sequence[tuple[str, str]], deleted: Sequence[str],
-            rejected: Sequence[tuple[str, str, Any]], now: int) -> None:
+            rejected: Sequence[tuple[str, str | None, Any]], now: int) -> None:
     """Record Meta's outcome: ``upserted`` (retailer_id, fingerprint) items now held, ``deleted`` ids gone,
     ``rejected`` (retailer_id, fingerprint, errors) versions refused (what Meta held before stays)."""
     s = catalog_items_sent
-    insert_ = _dialect_insert(conn)
-    rows = [{"catalog_id": catalog_id, "retailer_id": rid, "fingerprint": fp, "rejected_fingerprint": None,
-             "rejected": None, "confirmed_at": now} for rid, fp in upserted]
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        statement = insert_(s)
-        statement = statement.on_conflict_do_update(
-            index_elements=[s.c.catalog_id, s.c.retailer_id],
-            set_={"fingerprint": statement.excluded.fingerprint, "rejected_fingerprint": None, "rejected": None,
-                  "confirmed_at": statement.excluded.confirmed_at},
-        )
-        conn.execute(statement, rows[start:start + _INSERT_CHUNK])
+    keys = ("catalog_id", "retailer_id")
+    upsert(conn, s, [{"catalog_id": catalog_id, "retailer_id": rid, "fingerprint": fp, "rejected_fingerprint": None,
+                      "rejected": None, "confirmed_at": now} for rid, fp in upserted], keys,
+           lambda excluded: {"fingerprint": excluded.fingerprint, "rejected_fingerprint": null(), "rejected": null(),
+                             "confirmed_at": excluded.confirmed_at})
     for start in range(0, len(deleted), _CHUNK):
         conn.execute(delete(s).where(s.c.catalog_id == catalog_id, s.c.retailer_id.in_(list(deleted[start:start + _CHUNK]))))
-    rows = [{"catalog_id": catalog_id, "retailer_id": rid, "fingerprint": None, "rejected_fingerprint": fp,
-             "rejected": errors, "confirmed_at": now} for rid, fp, errors in rejected if fp is not None]
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        statement = insert_(s)
-        statement = statement.on_conflict_do_update(
-            index_elements=[s.c.catalog_id, s.c.retailer_id],
-            set_={"rejected_fingerprint": statement.excluded.rejected_fingerprint,
-                  "rejected": statement.excluded.rejected, "confirmed_at": statement.excluded.confirmed_at},
-        )
-        conn.execute(statement, rows[start:start + _INSERT_CHUNK])
+    upsert(conn, s, [{"catalog_id": catalog_id, "retailer_id": rid, "fingerprint": None, "rejected_fingerprint": fp,
+                      "rejected": errors, "confirmed_at": now} for rid, fp, errors in rejected if fp is not None], keys,
+           lambda excluded: {"rejected_fingerprint": excluded.rejected_fingerprint, "rejected": excluded.rejected,
+                             "confirmed_at": excluded.confirmed_at})

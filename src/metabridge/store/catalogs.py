@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from metabridge.catalog.products import ProductItem
 from metabridge.catalog.schedule import next_run
 from metabridge.credentials import SecretBox
+from metabridge.store.bulk import upsert
 from metabridge.store.credentialed import Credentialed, credential_changes, encrypted_credentials, find_by_id_or_name
 from metabridge.store.schema import (
     catalog_connections,
@@ -30,7 +30,6 @@ from metabridge.store.schema import (
 from metabridge.timeutil import now_ms
 
 _CHUNK = 500  # keys per IN (...)
-_INSERT_CHUNK = 2_000  # rows per INSERT executemany
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,10 +151,6 @@ def link_connections(conn: Connection, catalog_id: int, connection_ids: Sequence
 
 
 # -- products ------------------------------------------------------------------------------------------
-def _dialect_insert(conn: Connection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-
-
 def _existing(conn: Connection, catalog_id: int, retailer_ids: Sequence[str]) -> dict[str, str]:
     """retailer_id -> stored fingerprint, for the ids that are stored."""
     found: dict[str, str] = {}
@@ -187,15 +182,9 @@ def upsert_products(conn: Connection, catalog_id: int, products: Sequence[tuple[
          "fingerprint": item.fingerprint, "created_at": now, "updated_at": now}
         for rid, (raw, item) in latest.items()
     ]
-    dialect_insert = _dialect_insert(conn)
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        statement = dialect_insert(catalog_products)
-        statement = statement.on_conflict_do_update(
-            index_elements=[catalog_products.c.catalog_id, catalog_products.c.retailer_id],
-            set_={"data": statement.excluded.data, "item": statement.excluded.item,
-                  "fingerprint": statement.excluded.fingerprint, "updated_at": statement.excluded.updated_at},
-        )
-        conn.execute(statement, rows[start:start + _INSERT_CHUNK])
+    upsert(conn, catalog_products, rows, ("catalog_id", "retailer_id"), lambda excluded: {
+        "data": excluded.data, "item": excluded.item, "fingerprint": excluded.fingerprint,
+        "updated_at": excluded.updated_at})
     changed = sum(1 for rid, (_, item) in latest.items() if rid in existing and existing[rid] != item.fingerprint)
     return ProductsStored(len(latest) - len(existing), changed, len(existing) - changed)
 

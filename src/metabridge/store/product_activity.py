@@ -14,8 +14,8 @@ from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
 
+from metabridge.store.bulk import upsert
 from metabridge.store.schema import product_activity
 from metabridge.timeutil import now_ms
 
@@ -88,12 +88,6 @@ def record_delivered(conn: Connection, connection_id: int, events: Iterable[Deli
     rows = [{"connection_id": connection_id, "content_id": content_id,
              "purchases": counts["purchases"].get(content_id, 0), "views": counts["views"].get(content_id, 0),
              "updated_at": now} for content_id in sorted(ids)]
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(product_activity)
-    statement = statement.on_conflict_do_update(
-        index_elements=[product_activity.c.connection_id, product_activity.c.content_id],
-        set_={"purchases": product_activity.c.purchases + statement.excluded.purchases,
-              "views": product_activity.c.views + statement.excluded.views,
-              "updated_at": statement.excluded.updated_at},
-    )
-    conn.execute(statement, rows)
+    upsert(conn, product_activity, rows, ("connection_id", "content_id"), lambda excluded: {
+        "purchases": product_activity.c.purchases + excluded.purchases,
+        "views": product_activity.c.views + excluded.views, "updated_at": excluded.updated_at})
