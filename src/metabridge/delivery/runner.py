@@ -1,6 +1,6 @@
 """Running delivery workers inside a process: ``metabridge worker`` and the thread of ``metabridge serve``.
 
-Each runner delivers events (:class:`DeliveryWorker`), syncs audiences
+Each runner delivers events (:class:`DeliveryWorker`, ``DELIVERY_THREADS`` loops), syncs audiences
 (:class:`~metabridge.delivery.audiences.AudienceWorker`, in a second thread of the same runner) and catalogs
 (:class:`~metabridge.delivery.catalogs.CatalogWorker`, a third thread).
 
@@ -21,6 +21,10 @@ from metabridge.timeutil import now_ms
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_EVERY_S = 600.0
+#: Event delivery loops per process. While one waits for Meta's answer, another claims, records outcomes
+#: or sends: a single loop left the database idle during every request and Meta idle during every claim.
+#: Claims are leased and disjoint, so the loops never send the same event.
+DELIVERY_THREADS = 2
 
 
 def _housekeeping(service: Service, stop: threading.Event) -> None:
@@ -51,6 +55,11 @@ def _sync_catalogs(service: Service, stop: threading.Event) -> None:
         CatalogWorker(service.engine, service.settings, service.box, graph).run(stop)
 
 
+def _deliver(service: Service, stop: threading.Event) -> None:
+    with service.graph_client() as graph:
+        DeliveryWorker(service.engine, service.settings, service.box, graph).run(stop)
+
+
 def run_worker(service: Service, stop: threading.Event) -> None:
     """Deliver events, sync audiences and catalogs until ``stop`` is set (returns after the work in flight)."""
     threading.Thread(target=_housekeeping, args=(service, stop), name="metabridge-housekeeping", daemon=True).start()
@@ -58,11 +67,16 @@ def run_worker(service: Service, stop: threading.Event) -> None:
     audiences.start()
     catalogs = threading.Thread(target=_sync_catalogs, args=(service, stop), name="metabridge-catalogs", daemon=True)
     catalogs.start()
+    helpers = [threading.Thread(target=_deliver, args=(service, stop), name=f"metabridge-delivery-{i + 2}", daemon=True)
+               for i in range(DELIVERY_THREADS - 1)]
+    for helper in helpers:
+        helper.start()
     try:
-        with service.graph_client() as graph:
-            DeliveryWorker(service.engine, service.settings, service.box, graph).run(stop)
+        _deliver(service, stop)
     finally:
         if stop.is_set():
+            for helper in helpers:
+                helper.join(timeout=service.settings.lease_seconds)
             audiences.join(timeout=service.settings.lease_seconds)
             catalogs.join(timeout=service.settings.lease_seconds)
 
