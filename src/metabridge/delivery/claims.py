@@ -19,8 +19,7 @@ transactions: no transaction is ever held open across an HTTP call).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
@@ -46,9 +45,11 @@ BATCH_LIMIT = 1_000
 _CHUNK = 500
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimedEvent:
-    """One pending event leased to this worker, with what is needed to send it and judge its age."""
+class ClaimedEvent(NamedTuple):
+    """One pending event leased to this worker, with what is needed to send it and judge its age.
+
+    A named tuple: a claim builds a thousand of them from the rows as they come back.
+    """
 
     id: int
     event_id: str
@@ -132,15 +133,12 @@ def claim_batch(
             events.c.attempts, events.c.payload, events.c.detail,
         )
     )
+    # Rows come in the RETURNING columns' order: unpacked by position (cheaper than by name per row).
     claimed = [
-        ClaimedEvent(
-            id=row.id, event_id=row.event_id, event_name=row.event_name, event_time=row.event_time,
-            received_at=row.received_at, attempts=row.attempts, payload=bytes(row.payload or b""),
-            last_error=row.detail,
-        )
-        for row in conn.execute(statement)
+        ClaimedEvent(id_, event_id, name, event_time, received_at, attempts, bytes(payload or b""), detail)
+        for id_, event_id, name, event_time, received_at, attempts, payload, detail in conn.execute(statement)
     ]
-    claimed.sort(key=lambda e: e.id)  # RETURNING order is not guaranteed
+    claimed.sort()  # RETURNING order is not guaranteed; ``id`` is the first field (and unique)
     return claimed
 
 
