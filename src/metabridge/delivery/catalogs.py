@@ -58,6 +58,7 @@ from metabridge.delivery.report import error_detail, internal_detail
 from metabridge.delivery.retry import RetryPolicy, usage_hint_seconds
 from metabridge.graph import ErrorClass, GraphClient, GraphError, GraphResponse
 from metabridge.store import catalog_jobs as jobs
+from metabridge.store.bulk import refresh_statistics
 from metabridge.store import catalogs as store
 from metabridge.store.catalogs import StoredCatalog
 
@@ -140,6 +141,7 @@ class _Run:
     lease_until: int
     report: _Report
     sent_calls: int = 0
+    confirmed: int = 0
 
 
 def _messages(entries: Any) -> list[str]:
@@ -224,6 +226,9 @@ class CatalogWorker(PollingWorker):
             self._confirm_open(run, clock)  # a resumed job: what it sent before is polled, not resent
             self._send_changes(run, clock)
             self._confirm_open(run, clock)
+            if run.confirmed:
+                with self.engine.begin() as conn:
+                    refresh_statistics(conn, jobs.catalog_items_sent, run.confirmed)
             sets = self._sync_sets(run, clock)
             self._finish(run, clock(), "done", product_sets=sets)
         except _LostLease:
@@ -451,6 +456,7 @@ class CatalogWorker(PollingWorker):
                 raise _LostLease
             jobs.confirm(conn, run.catalog.id, upserted=upserted, deleted=deleted, rejected=rejected, now=now)
         run.lease_until = now + self.lease_ms
+        run.confirmed += len(records)
 
     # -- 4. product sets ---------------------------------------------------------------------------------------
     def _sync_sets(self, run: _Run, clock: Clock) -> list[dict[str, Any]] | None:

@@ -40,3 +40,18 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys:
     statement = statement.on_conflict_do_update(index_elements=index, set_=update(statement.excluded))
     for start in range(0, len(rows), _CHUNK):
         conn.execute(statement, list(rows[start:start + _CHUNK]))
+
+
+#: Rows written in one go after which PostgreSQL's planner statistics are refreshed.
+ANALYZE_AFTER_ROWS = 10_000
+
+
+def refresh_statistics(conn: Connection, table: Table, rows_written: int) -> None:
+    """After a bulk write, refresh PostgreSQL's statistics of ``table`` (``ANALYZE``, a sample: cheap).
+
+    Autovacuum analyzes a table a while after it grew; until then the planner still believes it is as small
+    as before the load and scans it whole for each keyed lookup, which made the second 50,000-product import
+    and the first sync of a freshly loaded catalog quadratic. SQLite needs nothing (its plans use the index).
+    """
+    if rows_written >= ANALYZE_AFTER_ROWS and conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {table.name}")
