@@ -118,3 +118,15 @@ def test_test_event_returns_metas_raw_answer(api, sandbox) -> None:
     assert body["meta_status"] == 400 and body["meta_body"]["error"]["code"] == 190
     # nothing is stored for test events
     assert stored(api) == {}
+
+
+def test_ingest_uses_the_settings_of_the_moment_and_404s_once_deleted(api) -> None:
+    cid = api.connection()["id"]
+    no_consent = good_event("c1", consent_categories=["analytics"])
+    assert api.http.post(f"/v1/connections/{cid}/events", json=no_consent).json()["pending"] == 1
+    assert api.http.patch(f"/v1/connections/{cid}", json={"consent_category": "marketing"}).status_code == 200
+    answer = api.http.post(f"/v1/connections/{cid}/events", json=good_event("c2", consent_categories=["analytics"]))
+    assert (answer.json()["pending"], answer.json()["skipped"]) == (0, 1)  # the new consent rule applies at once
+    assert api.http.delete(f"/v1/connections/{cid}?force=true").status_code == 204
+    answer = api.http.post(f"/v1/connections/{cid}/events", json=good_event("c3"))
+    assert answer.status_code == 404

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
 from metabridge.store.schema import connections, delivery_requests, events
 
@@ -66,13 +66,30 @@ def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
         yield list(ids[start:start + _CHUNK])
 
 
-def _claimable(now_ms: int) -> Any:
+def _claimable(now_ms: Any) -> Any:
     """Pending, due, and not leased (or the lease expired: its worker died or lost it)."""
     return and_(
         events.c.status == "pending",
         events.c.next_attempt_at <= now_ms,
         or_(events.c.lease_expires_at.is_(None), events.c.lease_expires_at < now_ms),
     )
+
+
+def _due_sample() -> Any:
+    """(count, oldest received_at, max attempts) over at most one batch of a connection's claimable events.
+
+    Built once (``:connection_id``, ``:now`` bound at each run): the workers run it several times a second.
+    """
+    sample = (
+        select(events.c.received_at, events.c.attempts)
+        .where(events.c.connection_id == bindparam("connection_id"), _claimable(bindparam("now")))
+        .limit(BATCH_LIMIT)
+        .subquery()
+    )
+    return select(func.count(), func.min(sample.c.received_at), func.max(sample.c.attempts))
+
+
+_DUE_SAMPLE = _due_sample()
 
 
 def due_connections(conn: Connection, now_ms: int, linger_ms: int) -> list[int]:
@@ -94,15 +111,7 @@ def due_connections(conn: Connection, now_ms: int, linger_ms: int) -> list[int]:
     )
     found: list[tuple[int, int]] = []
     for connection_id in conn.execute(ready).scalars().all():
-        sample = (
-            select(events.c.received_at, events.c.attempts)
-            .where(events.c.connection_id == connection_id, _claimable(now_ms))
-            .limit(BATCH_LIMIT)
-            .subquery()
-        )
-        count, oldest, attempts = conn.execute(
-            select(func.count(), func.min(sample.c.received_at), func.max(sample.c.attempts))
-        ).one()
+        count, oldest, attempts = conn.execute(_DUE_SAMPLE, {"connection_id": connection_id, "now": now_ms}).one()
         if count and (count >= BATCH_LIMIT or oldest <= now_ms - linger_ms or attempts > 0):
             found.append((oldest, connection_id))
     return [connection_id for _, connection_id in sorted(found)]

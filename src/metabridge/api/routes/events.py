@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from metabridge.api.deps import connection_or_404, service_of
+from metabridge.api.deps import connection_or_404, connection_settings_or_404, service_of
 from metabridge.api.errors import ApiError, JSONBytesResponse
 from metabridge.api.schemas import EventRecord, EventStatus, IngestResponse, StatsResponse, TestEventRequest, TestEventResponse
 from metabridge.events import request_body
@@ -73,7 +73,7 @@ def _looks_like_ndjson(data: bytes) -> bool:
 def _ingest_body(service: Service, connection_id: int, data: bytes, content_type: str) -> dict[str, Any]:
     """Parse, decide and commit: the whole call in one worker thread (one hop off the event loop)."""
     records = _records(data, content_type)
-    outcome = ingest(service, connection_or_404(service, connection_id), records)
+    outcome = ingest(service, connection_settings_or_404(service, connection_id), records)
     return {"accepted": outcome.accepted, "pending": outcome.pending, "skipped": outcome.skipped,
             "deduplicated": outcome.deduplicated, "rejected": outcome.rejected}
 
