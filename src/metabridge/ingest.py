@@ -46,7 +46,8 @@ def decide(service: Service, connection: StoredConnection, records: Iterable[Rec
     for offset, record in enumerate(records):
         index = start_index + offset
         if isinstance(record, UnreadableRecord):
-            rejected.append({"index": index, "errors": [FieldError("event", record.message).as_dict()]})
+            rejected.append({"index": index, "event_id": None,
+                             "errors": [FieldError("event", record.message).as_dict()]})
             continue
         decision = pipeline.process(record, index=index, now_ms=received, received_ms=received)
         if decision.reason == "invalid":
