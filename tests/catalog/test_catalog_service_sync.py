@@ -23,10 +23,18 @@ from catalog_support import (  # noqa: F401
 from _service import RunningService
 from sqlalchemy import update
 
+from metabridge.catalog import ProductItem, validate_product
 from metabridge.delivery.catalogs import CatalogWorker
 from metabridge.graph import GraphClient
 from metabridge.store.schema import catalog_products
 from metabridge.timeutil import now_ms
+
+
+def meta_data(raw: dict[str, Any]) -> dict[str, Any]:
+    """The items_batch data of a shop's product: what Meta's item must equal."""
+    item = validate_product(raw)
+    assert isinstance(item, ProductItem), item
+    return item.data
 
 
 def batch_rows(sandbox) -> list[dict[str, Any]]:
@@ -225,3 +233,72 @@ def test_hourly_schedule_is_due_one_hour_after_the_last_scheduled_sync(
     assert catalog_worker.run_once(now_ms=next_due + 1) == 1
     assert len(api.http.get("/v1/jobs", params={"catalog": catalog}).json()) == 2
     assert sandbox.batch_calls(META_CATALOG) == 1  # the second scheduled sync had nothing to send
+
+
+def test_fields_a_product_drops_are_removed_from_meta_then_nothing_is_sent(
+    catalog_api: RunningService, catalog_worker: CatalogWorker, sandbox
+) -> None:
+    """An UPDATE changes only the fields it carries: a dropped sale price, custom label or image list is sent
+    empty ("" / []), so Meta's item equals the product again; the next sync sends nothing."""
+    api = catalog_api
+    catalog = create_catalog(api)["id"]
+    put_products(api, catalog, [
+        product(1, sale_price="8 EUR", custom_label_0="summer", additional_image_links=["https://shop.example/1b.jpg"]),
+        product(2, custom_label_0="winter"),
+    ])
+    sync(api, catalog_worker, catalog)
+    held = sandbox.catalog_items(META_CATALOG)
+    assert held["sku-1"]["sale_price"] == "8 EUR" and held["sku-1"]["custom_label_0"] == "summer"
+    assert held["sku-1"]["additional_image_link"] == ["https://shop.example/1b.jpg"]
+
+    put_products(api, catalog, [product(1, title="Product 1, sale over")])  # the shop dropped all three
+    before = len(batch_rows(sandbox))
+    job = sync(api, catalog_worker, catalog)
+    assert (job["items_created"], job["items_updated"], job["items_rejected"], job["warnings_count"]) == (0, 1, 0, 0)
+    assert [c["rows_count"] for c in batch_rows(sandbox)[before:]] == [1]
+    item = sandbox.catalog_items(META_CATALOG)["sku-1"]
+    assert not {"sale_price", "custom_label_0", "additional_image_link"} & set(item)
+    assert item == meta_data(product(1, title="Product 1, sale over"))  # Meta's item equals the product again
+    assert sandbox.catalog_items(META_CATALOG)["sku-2"]["custom_label_0"] == "winter"  # untouched
+
+    calls = sandbox.batch_calls(META_CATALOG)
+    again = sync(api, catalog_worker, catalog)
+    assert again["status"] == "done" and again["batches"] == [] and again["items_updated"] == 0
+    assert sandbox.batch_calls(META_CATALOG) == calls  # confirmed as the product now is: nothing to send
+
+    put_products(api, catalog, [product(1, title="Product 1, sale over", sale_price="7 EUR")])  # back on sale
+    sync(api, catalog_worker, catalog)
+    assert sandbox.catalog_items(META_CATALOG)["sku-1"]["sale_price"] == "7 EUR"
+
+
+def test_fields_sent_before_a_crash_are_known_after_the_resume(catalog_api: RunningService, catalog_worker: CatalogWorker,
+                                                              sandbox) -> None:
+    """The fields an UPDATE gave Meta are stored with its batch: a sync resumed after a crash confirms them
+    (without resending), and a later version that drops one of them empties it."""
+    api = catalog_api
+    service = api.service
+    catalog = create_catalog(api)["id"]
+    put_products(api, catalog, [product(1, sale_price="8 EUR")])
+    sync(api, catalog_worker, catalog)
+
+    put_products(api, catalog, [product(1, custom_label_1="clearance")])  # sale_price dropped, a label added
+    sandbox.set_batch_in_progress_polls(0)
+    job_id = api.http.post(f"/v1/catalogs/{catalog}/sync").json()["id"]
+    with _CrashingGraph(service.graph_base_url, service.settings.graph_version, crash_on=1) as graph:
+        with pytest.raises(_Crash):
+            CatalogWorker(service.engine, service.settings, service.box, graph, worker_id="doomed").run_once()
+    calls = sandbox.batch_calls(META_CATALOG)
+    item = sandbox.catalog_items(META_CATALOG)["sku-1"]
+    assert item["custom_label_1"] == "clearance" and "sale_price" not in item  # Meta applied it; unconfirmed
+
+    lease_over = now_ms() + service.settings.lease_seconds * 1000 + 1_000
+    with service.graph_client() as graph:
+        CatalogWorker(service.engine, service.settings, service.box, graph, worker_id="heir").run_once(now_ms=lease_over)
+    resumed = api.http.get(f"/v1/jobs/{job_id}").json()
+    assert resumed["status"] == "done" and resumed["items_updated"] == 1
+    assert sandbox.batch_calls(META_CATALOG) == calls  # polled, not sent again
+
+    put_products(api, catalog, [product(1)])  # the label goes too
+    job = sync(api, catalog_worker, catalog)
+    assert job["items_updated"] == 1 and sandbox.batch_calls(META_CATALOG) == calls + 1
+    assert sandbox.catalog_items(META_CATALOG)["sku-1"] == meta_data(product(1))

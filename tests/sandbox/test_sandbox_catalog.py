@@ -284,6 +284,32 @@ def test_an_empty_list_removes_the_field(catalog: Catalog, sandbox: SandboxContr
     assert sandbox.catalog_items(CATALOG)["sku-1"] == item("sku-1")
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "empty"),
+    [
+        ("sale_price", "15 EUR", ""),
+        ("sale_price_effective_date", "2014-11-01T12:00-0300/2014-12-01T00:00-0300", ""),
+        ("custom_label_4", "clearance", ""),
+        ("custom_number_0", 7, ""),
+        ("mobile_link", "https://m.shop.example/belt", ""),
+        ("additional_image_link", ["https://shop.example/2.jpg"], []),
+        ("internal_label", ["promo"], []),
+        ("image", [{"url": "https://shop.example/big.jpg", "tag": ["front"]}], []),
+        ("video", [{"url": "https://shop.example/belt.mp4"}], []),
+    ],
+)  # fmt: skip
+def test_a_full_update_with_an_emptied_optional_field_removes_it_without_error(
+    catalog: Catalog, sandbox: SandboxControl, name: str, value: Any, empty: Any
+) -> None:
+    """What metabridge sends for a product that dropped a field: its whole data plus the field emptied."""
+    catalog.upsert(item("sku-1", **{name: value}))
+    assert sandbox.catalog_items(CATALOG)["sku-1"][name] == value
+    handle = catalog.upsert(item("sku-1", title="Belt, plain", **{name: empty}))
+    status = catalog.finished(handle)
+    assert status["errors"] == [] and status["warnings"] == [] and status["ids_of_invalid_requests"] == []
+    assert sandbox.catalog_items(CATALOG)["sku-1"] == item("sku-1", title="Belt, plain")
+
+
 # --- check_batch_request_status -----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("polls", "statuses"),

@@ -75,6 +75,10 @@ class FieldKind(enum.Enum):
     """Any JSON value: Meta documents the field but metabridge checks nothing more than JSON."""
 
 
+#: Kinds whose value is a JSON array.
+_ARRAY_KINDS = frozenset({FieldKind.URL_LIST, FieldKind.TEXT_LIST, FieldKind.IMAGES})
+
+
 @dataclass(frozen=True, slots=True)
 class FieldRule:
     """One row of Meta's PRODUCT_ITEM field table."""
@@ -86,6 +90,14 @@ class FieldRule:
     allowed: tuple[str, ...] = ()
     max_items: int | None = None
     maximum: int | None = None
+    array: bool = False
+    """An :attr:`FieldKind.ANY` field whose value Meta documents as an array (§6.2: ``shipping`` "array of
+    objects", ``video: []``): like the list kinds it is removed with ``[]``, not ``""``."""
+
+    @property
+    def is_array(self) -> bool:
+        """Whether the value is a JSON array (what decides how a field Meta holds is removed)."""
+        return self.array or self.kind in _ARRAY_KINDS
 
 
 AVAILABILITY_VALUES: tuple[str, ...] = ("in stock", "out of stock", "available for order", "discontinued")
@@ -130,9 +142,10 @@ _ROWS: tuple[FieldRule, ...] = (
         "rich_text_description", "shipping_weight", "expiration_date", "origin_country", "importer_name",
         "vendor_id",
     )),  # fmt: skip
+    FieldRule("shipping", _A, array=True),
+    FieldRule("video", _A, array=True),
     *(FieldRule(name, _A) for name in (
-        "shipping", "importer_address", "applink", "video", "rating_count", "user_rating", "ordering_index",
-        "disabled_capabilities",
+        "importer_address", "applink", "rating_count", "user_rating", "ordering_index", "disabled_capabilities",
     )),  # fmt: skip
 )
 

@@ -6,13 +6,16 @@ Runs as the third thread of every worker runner (:mod:`metabridge.delivery.runne
    again, and their outcome recorded.
 2. **Send.** The products are compared, in keyset pages, with the fingerprint Meta last *confirmed* for each
    (``catalog_items_sent``) by :func:`metabridge.catalog.diff.plan_changes`: created and changed products go
-   as ``UPDATE`` with ``allow_upsert``, confirmed items whose product is gone as ``DELETE``, in
+   as ``UPDATE`` with ``allow_upsert`` (an optional field Meta holds that the product dropped is sent empty,
+   :mod:`metabridge.catalog.clearing`: an UPDATE changes only the fields it carries), confirmed items whose
+   product is gone as ``DELETE``, in
    ``items_batch`` calls of at most 5,000 requests under the 28 MB limit
    (:func:`metabridge.catalog.batches.chunk_requests`). A version Meta rejected is not sent again until the
    product changes. Each call's handle is stored, with the items it carried, before anything is polled.
 3. **Confirm.** Each handle is polled with ``check_batch_request_status`` (back-off from
    :data:`POLL_FIRST_S` to :data:`POLL_MAX_S`) until Meta says it finished; then, in one transaction, the
-   items Meta accepted become the confirmed state, the rejected ones are recorded with Meta's errors, and the
+   items Meta accepted become the confirmed state (fingerprint and optional fields, both stored with the
+   batch when it was sent), the rejected ones are recorded with Meta's errors, and the
    job counts them (created, updated, deleted, rejected with reasons, warnings).
 4. **Product sets.** Each computed set (:mod:`metabridge.catalog.product_sets`) is recomputed from the
    products and the purchases / views counted from the linked connections' delivered events; its Meta filter
@@ -42,9 +45,11 @@ from metabridge.catalog import (
     Changes,
     canonical_filter,
     chunk_requests,
+    clear_dropped,
     compute_members,
     delete_request,
     encode_body,
+    held_fields,
     plan_changes,
     product_info,
     retailer_id_filter,
@@ -276,7 +281,8 @@ class CatalogWorker(PollingWorker):
 
     # -- 2. send ---------------------------------------------------------------------------------------------
     def _changes(self, run: _Run) -> Iterator[tuple[dict[str, Any], list[Any]]]:
-        """``(request, [retailer_id, fingerprint, kind])`` for every item to send, in retailer-id order."""
+        """``(request, [retailer_id, fingerprint, kind, optional fields])`` for every item to send, in
+        retailer-id order. An UPDATE empties the optional fields Meta holds that the product dropped."""
         catalog_id = run.catalog.id
         after = ""
         while True:
@@ -294,6 +300,7 @@ class CatalogWorker(PollingWorker):
             wanted = changes.created + changes.updated
             if not wanted:
                 continue
+            held = {p.retailer_id: p.fields for p in page if p.confirmed is not None}
             with self.engine.connect() as conn:
                 items = jobs.items_of(conn, catalog_id, wanted)
             created = set(changes.created)
@@ -303,7 +310,7 @@ class CatalogWorker(PollingWorker):
                     continue
                 data, fp = found
                 kind = "created" if rid in created else "updated"
-                yield upsert_request(data), [rid, fp, kind]
+                yield upsert_request(clear_dropped(data, held.get(rid))), [rid, fp, kind, held_fields(data)]
         after = ""
         while True:
             with self.engine.connect() as conn:
@@ -317,7 +324,7 @@ class CatalogWorker(PollingWorker):
                     jobs.forget_unsent(conn, catalog_id, never_confirmed)
             changes = plan_changes({}, {rid: fp for rid, fp in page if fp is not None})
             for rid in changes.deleted:
-                yield delete_request(rid), [rid, None, "deleted"]
+                yield delete_request(rid), [rid, None, "deleted", None]
 
     def _send_changes(self, run: _Run, clock: Clock) -> None:
         pending: list[tuple[dict[str, Any], list[Any]]] = []
@@ -427,11 +434,11 @@ class CatalogWorker(PollingWorker):
                 run.report.warn(entry.get("id"), str(entry.get("message")))
         warned = status.get("warnings_total_count")
         warned = warned if isinstance(warned, int) else len(status.get("warnings") or [])
-        upserted: list[tuple[str, str]] = []
+        upserted: list[tuple[str, str, list[str]]] = []
         deleted: list[str] = []
         rejected: list[tuple[str, str | None, Any]] = []
         counts = {"created": 0, "updated": 0, "deleted": 0}
-        for rid, fp, kind in records:
+        for rid, fp, kind, fields in records:
             if rid in invalid:
                 messages = errors_by_id.get(rid) or ["rejected by Meta (no message given)"]
                 run.report.reject(rid, _method(kind), messages)
@@ -441,7 +448,7 @@ class CatalogWorker(PollingWorker):
             if kind == "deleted":
                 deleted.append(rid)
             else:
-                upserted.append((rid, fp))
+                upserted.append((rid, fp, fields))
         now = clock()
         j = jobs.catalog_jobs.c
         with self.engine.begin() as conn:

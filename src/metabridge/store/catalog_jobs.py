@@ -115,15 +115,16 @@ class ProductState(NamedTuple):
     fingerprint: str
     confirmed: str | None  # the fingerprint Meta confirmed; None: Meta holds nothing confirmed
     rejected: str | None  # a version Meta rejected (not resent until the product changes)
+    fields: list[str] | None  # optional fields of the confirmed item (catalog.clearing.held_fields)
 
 
 def product_states(conn: Connection, catalog_id: int, after: str, limit: int) -> list[ProductState]:
     """Products after ``after`` (by retailer id) whose version is neither the one Meta confirmed nor one it
-    rejected, with what Meta confirmed and rejected of them (the database skips the unchanged ones, so a
-    re-sync reads only what changed)."""
+    rejected, with what Meta confirmed and rejected of them and the optional fields it holds (the database
+    skips the unchanged ones, so a re-sync reads only what changed)."""
     p, s = catalog_products, catalog_items_sent
     rows = conn.execute(
-        select(p.c.retailer_id, p.c.fingerprint, s.c.fingerprint, s.c.rejected_fingerprint)
+        select(p.c.retailer_id, p.c.fingerprint, s.c.fingerprint, s.c.rejected_fingerprint, s.c.fields)
         .select_from(p.outerjoin(s, and_(s.c.catalog_id == p.c.catalog_id, s.c.retailer_id == p.c.retailer_id)))
         .where(p.c.catalog_id == catalog_id, p.c.retailer_id > after,
                or_(s.c.fingerprint.is_(None), s.c.fingerprint != p.c.fingerprint),
@@ -182,7 +183,8 @@ def items_of(conn: Connection, catalog_id: int, retailer_ids: Sequence[str]) -> 
 # -- batches ---------------------------------------------------------------------------------------------
 def add_batch(conn: Connection, *, job_id: int, catalog_id: int, handle: str | None, items: list[list[Any]],
               now: int, status: str = "sent") -> int:
-    """Record an items_batch call Meta answered: its handle and its items ``[retailer_id, fingerprint, method]``."""
+    """Record an items_batch call Meta answered: its handle and its items
+    ``[retailer_id, fingerprint, kind, optional fields sent (None for a delete)]``."""
     return int(conn.execute(
         insert(catalog_batches).values(job_id=job_id, catalog_id=catalog_id, handle=handle, status=status,
                                        items=items, sent_at=now).returning(catalog_batches.c.id)
@@ -226,16 +228,18 @@ def abandon_batches(conn: Connection, job_id: int, now: int) -> int:
 
 
 # -- confirmations ----------------------------------------------------------------------------------------
-def confirm(conn: Connection, catalog_id: int, *, upserted: Sequence[tuple[str, str]], deleted: Sequence[str],
-            rejected: Sequence[tuple[str, str | None, Any]], now: int) -> None:
-    """Record Meta's outcome: ``upserted`` (retailer_id, fingerprint) items now held, ``deleted`` ids gone,
-    ``rejected`` (retailer_id, fingerprint, errors) versions refused (what Meta held before stays)."""
+def confirm(conn: Connection, catalog_id: int, *, upserted: Sequence[tuple[str, str, list[str]]],
+            deleted: Sequence[str], rejected: Sequence[tuple[str, str | None, Any]], now: int) -> None:
+    """Record Meta's outcome: ``upserted`` (retailer_id, fingerprint, optional fields) items now held,
+    ``deleted`` ids gone, ``rejected`` (retailer_id, fingerprint, errors) versions refused (what Meta held
+    before, its fields included, stays)."""
     s = catalog_items_sent
     keys = ("catalog_id", "retailer_id")
-    upsert(conn, s, [{"catalog_id": catalog_id, "retailer_id": rid, "fingerprint": fp, "rejected_fingerprint": None,
-                      "rejected": None, "confirmed_at": now} for rid, fp in upserted], keys,
+    held = [{"catalog_id": catalog_id, "retailer_id": rid, "fingerprint": fp, "rejected_fingerprint": None,
+             "rejected": None, "fields": fields, "confirmed_at": now} for rid, fp, fields in upserted]
+    upsert(conn, s, held, keys,
            lambda excluded: {"fingerprint": excluded.fingerprint, "rejected_fingerprint": null(), "rejected": null(),
-                             "confirmed_at": excluded.confirmed_at})
+                             "fields": excluded.fields, "confirmed_at": excluded.confirmed_at})
     for start in range(0, len(deleted), _CHUNK):
         conn.execute(delete(s).where(s.c.catalog_id == catalog_id, s.c.retailer_id.in_(list(deleted[start:start + _CHUNK]))))
     upsert(conn, s, [{"catalog_id": catalog_id, "retailer_id": rid, "fingerprint": None, "rejected_fingerprint": fp,

@@ -290,6 +290,7 @@ catalog_items_sent = Table(
     Column("fingerprint", String(64), doc="Of the item Meta confirmed; null: Meta holds nothing confirmed."),
     Column("rejected_fingerprint", String(64), doc="Meta rejected this version: not resent until it changes."),
     Column("rejected", JSON, doc="Meta's errors for the rejected version."),
+    Column("fields", JSON, doc="Optional fields of the confirmed item: an UPDATE empties those it drops."),
     Column("confirmed_at", BigInteger, nullable=False),
 )
 
@@ -303,7 +304,8 @@ catalog_batches = Table(
     Column("catalog_id", Integer, ForeignKey("catalogs.id", ondelete="CASCADE"), nullable=False),
     Column("handle", String(200), doc="Null: Meta ingested nothing (every item failed validation)."),
     Column("status", String(16), nullable=False),
-    Column("items", JSON, nullable=False, doc="[[retailer_id, fingerprint or null for a delete, method], ...]"),
+    Column("items", JSON, nullable=False,
+           doc="[[retailer_id, fingerprint, kind, optional fields], ...]; a delete has null fingerprint, fields"),
     Column("sent_at", BigInteger, nullable=False),
     Column("finished_at", BigInteger),
     Column("polls", Integer, nullable=False, server_default=text("0")),

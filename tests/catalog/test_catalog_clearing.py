@@ -1,0 +1,99 @@
+"""Emptying the optional fields a product dropped since Meta confirmed it (§6.1 UPDATE merges, §6.2 ``[]``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from metabridge.catalog import (
+    PRODUCT_ITEM_FIELDS,
+    REQUIRED_FIELDS,
+    FieldKind,
+    clear_dropped,
+    cleared_value,
+    held_fields,
+    validate_product,
+)
+from metabridge.catalog.products import ProductItem
+from metabridge.sandbox.validation.catalog import check_item
+
+BASE: dict[str, Any] = {
+    "id": "sku-1", "title": "Belt", "description": "A belt.", "availability": "in stock", "condition": "new",
+    "price": "10 EUR", "link": "https://s.example/p", "image_link": "https://s.example/i.jpg", "brand": "Acme",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "cleared"),
+    [
+        ("sale_price", ""),  # PRICE
+        ("sale_price_effective_date", ""),  # TEXT
+        ("custom_label_0", ""),  # TEXT with a length limit
+        ("custom_number_3", ""),  # COUNT
+        ("mobile_link", ""),  # URL
+        ("image_link", ""),  # URL (the item carries image instead)
+        ("additional_image_link", []),  # URL_LIST
+        ("internal_label", []),  # TEXT_LIST
+        ("image", []),  # IMAGES
+        ("video", []),  # ANY, an array per Meta (§6.2: "video: []")
+        ("shipping", []),  # ANY, "array of objects"
+        ("applink", ""),  # ANY, not documented as an array
+        ("material_grade", ""),  # not in the table: a custom field
+    ],
+)  # fmt: skip
+def test_cleared_value_by_the_kind_in_the_field_table(name: str, cleared: Any) -> None:
+    assert cleared_value(name) == cleared
+
+
+def test_every_list_kind_row_is_cleared_with_an_empty_array() -> None:
+    lists = {FieldKind.URL_LIST, FieldKind.TEXT_LIST, FieldKind.IMAGES}
+    for name, rule in PRODUCT_ITEM_FIELDS.items():
+        assert (cleared_value(name) == []) == (rule.kind in lists or rule.array), name
+
+
+def test_held_fields_are_the_optional_fields_sorted() -> None:
+    data = {**BASE, "sale_price": "8 EUR", "custom_label_0": "summer", "additional_image_link": ["https://s.example/2"]}
+    assert held_fields(data) == ["additional_image_link", "custom_label_0", "image_link", "sale_price"]
+    assert held_fields({name: "x" for name in REQUIRED_FIELDS}) == []
+
+
+@pytest.mark.parametrize(
+    ("new", "held", "expected_extra"),
+    [
+        ({}, None, {}),  # Meta holds nothing confirmed (a create): nothing to empty
+        ({}, [], {}),
+        ({}, ["image_link"], {}),  # still there
+        ({"sale_price": "8 EUR"}, ["image_link", "sale_price"], {}),  # kept, with a new value or not
+        ({}, ["image_link", "sale_price", "custom_label_0"], {"sale_price": "", "custom_label_0": ""}),
+        ({}, ["additional_image_link", "image_link"], {"additional_image_link": []}),
+        ({}, ["image_link", "video", "x_custom"], {"video": [], "x_custom": ""}),
+        ({"custom_label_1": "new"}, ["custom_label_0", "image_link"], {"custom_label_0": ""}),  # renamed label
+        ({}, ["image_link", "title", "price"], {}),  # required fields are never emptied
+    ],
+)  # fmt: skip
+def test_clear_dropped(new: dict[str, Any], held: list[str] | None, expected_extra: dict[str, Any]) -> None:
+    data = {**BASE, **new}
+    update = clear_dropped(data, held)
+    assert update == {**data, **expected_extra}
+    assert data == {**BASE, **new}  # the product's own data is not touched
+
+
+def test_an_item_moving_from_image_to_image_link_drops_image_with_an_empty_array() -> None:
+    before = {**{k: v for k, v in BASE.items() if k != "image_link"}, "image": [{"url": "https://s.example/a.jpg"}]}
+    update = clear_dropped(BASE, held_fields(before))
+    assert update == {**BASE, "image": []}
+
+
+def test_the_update_passes_meta_items_batch_rules() -> None:
+    """What metabridge sends for a product that lost fields passes the items_batch rules (the sandbox's
+    check, on the same field table): an empty optional field is neither an error nor a warning."""
+    old = validate_product({**BASE, "sale_price": "8 EUR", "custom_label_0": "summer",
+                            "additional_image_links": ["https://s.example/2.jpg"]})
+    new = validate_product(BASE)
+    assert isinstance(old, ProductItem) and isinstance(new, ProductItem)
+    update = clear_dropped(new.data, held_fields(old.data))
+    assert update == {**new.data, "sale_price": "", "custom_label_0": "", "additional_image_link": []}
+    for exists in (True, False):  # an existing item, and one that a lost Meta item makes an upsert create
+        check = check_item(1, {"method": "UPDATE", "data": update}, exists=exists, allow_upsert=True)
+        assert check.errors == [] and check.warnings == []
