@@ -12,11 +12,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Connection, bindparam, select
+
 from metabridge.events import Decision, FieldError
 from metabridge.records import Record, UnreadableRecord
 from metabridge.service import Service
 from metabridge.store.connections import StoredConnection
 from metabridge.store.outbox import enqueue
+from metabridge.store.schema import connections
 from metabridge.timeutil import now_ms
 
 
@@ -58,11 +61,33 @@ def decide(service: Service, connection: StoredConnection, records: Iterable[Rec
     return keep, rejected
 
 
-def ingest(service: Service, connection: StoredConnection, records: Iterable[Record], *, start_index: int = 0) -> IngestOutcome:
-    """Decide and commit one chunk of records; returns only after the accepted ones are durable."""
+class ConnectionChanged(Exception):
+    """The connection's settings changed, or it was deleted, after the copy given to :func:`ingest`."""
+
+
+_VERSION = select(connections.c.updated_at).where(connections.c.id == bindparam("id"))
+
+
+def connection_version(conn: Connection, connection_id: int) -> int | None:
+    """``updated_at`` of the connection (bumped by every change of its settings); None once deleted."""
+    return conn.execute(_VERSION, {"id": connection_id}).scalar_one_or_none()
+
+
+def ingest(
+    service: Service, connection: StoredConnection, records: Iterable[Record], *, start_index: int = 0,
+    verify_current: bool = False,
+) -> IngestOutcome:
+    """Decide and commit one chunk of records; returns only after the accepted ones are durable.
+
+    ``verify_current``: ``connection`` is a copy kept from an earlier call; the write transaction checks
+    that it is still current (one indexed read instead of a transaction of its own before deciding) and
+    raises :class:`ConnectionChanged`, storing nothing, when it is not.
+    """
     received = now_ms()
     keep, rejected = decide(service, connection, records, start_index=start_index, received_ms=received)
     with service.engine.begin() as conn:
+        if verify_current and connection_version(conn, connection.id) != connection.updated_at:
+            raise ConnectionChanged(connection.id)
         stored = enqueue(conn, connection.id, keep, received)
     return IngestOutcome(
         accepted=len(keep), pending=stored.pending, skipped=stored.skipped,

@@ -83,3 +83,18 @@ def test_a_large_batch_of_several_names_posted_twice_is_deduplicated_whole(store
     with service.engine.connect() as conn:
         statuses = Counter(conn.execute(select(events.c.status)).scalars())
     assert statuses == {"pending": 1_300, "deduplicated": 1_300}
+
+
+def test_ingest_with_a_stale_copy_of_the_connection_stores_nothing(store) -> None:
+    from metabridge.ingest import ConnectionChanged
+    from metabridge.store.connections import update_connection
+
+    service, connection = store
+    assert ingest(service, connection, [incoming("v-1")], verify_current=True).pending == 1
+    time.sleep(0.002)  # updated_at is in milliseconds
+    with service.engine.begin() as conn:
+        update_connection(conn, service.box, connection.id, settings=ConnectionSettings(pixel_id="42", matching="strict"))
+    with pytest.raises(ConnectionChanged):
+        ingest(service, connection, [incoming("v-2")], verify_current=True)
+    with service.engine.connect() as conn:
+        assert conn.execute(select(events.c.event_id)).scalars().all() == ["v-1"]
