@@ -63,11 +63,14 @@ def member_key(values: Mapping[str, str]) -> str | None:
     return None
 
 
+_DEFAULT_CONTEXT = IdentityContext()
+
+
 def read_member(index: int, raw: Any, ctx: IdentityContext | None = None) -> Member | MemberError:
     """Validate and normalize one member as posted."""
     if not isinstance(raw, Mapping):
         return MemberError(index, [{"field": "member", "message": "must be a JSON object"}])
-    identity = normalize_member(raw, ctx or IdentityContext())
+    identity = normalize_member(raw, ctx or _DEFAULT_CONTEXT)
     errors: list[dict[str, str]] = []
     warnings: list[dict[str, str]] = []
     for issue in identity.issues:
@@ -81,5 +84,6 @@ def read_member(index: int, raw: Any, ctx: IdentityContext | None = None) -> Mem
     if errors:
         return MemberError(index, errors, warnings)
     assert key is not None
-    data = {name: raw[name] for name in MEMBER_FIELDS if raw.get(name) not in (None, "")}
-    return Member(key, data, dict(identity.values), warnings)
+    # Only member fields are left (any other field is an error above), kept in the order given.
+    data = {name: value for name, value in raw.items() if value is not None and value != ""}
+    return Member(key, data, identity.values, warnings)

@@ -16,15 +16,16 @@ MAX_ROWS = 10_000
 
 
 def _payload(schema: Sequence[str], rows: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """The ``payload``; rows are used as given (tuples encode as JSON arrays), not copied."""
     if not rows:
         raise ValueError("a request needs at least one row")
     if len(rows) > MAX_ROWS:
         raise ValueError(f"at most {MAX_ROWS} rows per request, got {len(rows)}")
     width = len(schema)
-    for row in rows:
-        if len(row) != width:
-            raise ValueError(f"every row needs {width} cells (schema {list(schema)}), got {len(row)}")
-    return {"schema": list(schema), "is_raw": True, "data": [list(row) for row in rows]}
+    if any(len(row) != width for row in rows):
+        bad = next(row for row in rows if len(row) != width)
+        raise ValueError(f"every row needs {width} cells (schema {list(schema)}), got {len(bad)}")
+    return {"schema": list(schema), "is_raw": True, "data": rows if isinstance(rows, list) else list(rows)}
 
 
 def users_body(schema: Sequence[str], rows: Sequence[Sequence[str]]) -> dict[str, Any]:

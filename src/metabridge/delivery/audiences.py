@@ -11,10 +11,11 @@ and in ``metabridge serve`` (see :mod:`metabridge.delivery.runner`). Per job kin
   on the last batch); Meta then holds exactly what the session sent.
 
 Both sides are read by keyset pages of at most 10,000 members, and rows are grouped by the schema they are
-sent under, so memory is bounded by the batch size, not the audience size. Every acknowledged batch commits
-its effect on ``destination_members`` together with the job's counters and lease (see
-:mod:`metabridge.store.audience_jobs`): a crashed job resumes from the tables without losing or
-double-counting rows.
+sent under, so memory is bounded by the batch size, not the audience size. Adds and removes are pipelined:
+one batch is sent (and committed) by a second thread while the next one is read and built, one request in
+flight at a time. Every acknowledged batch commits its effect on ``destination_members`` together with the
+job's counters and lease (see :mod:`metabridge.store.audience_jobs`): a crashed job resumes from the tables
+without losing or double-counting rows.
 
 Errors follow the Graph error table (:mod:`metabridge.graph.error_table`, which holds the audience codes of
 the facts file §2.8): TRANSIENT/UNKNOWN and transport failures retry with backoff; RATE_LIMITED (80003,
@@ -27,14 +28,17 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_futures
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine
 
-from metabridge.audiences import MAX_ROWS, Rejection, Row, build_row, columns_for, replace_body, users_body
+from metabridge.audiences import MAX_ROWS, RowBuilder, columns_for, replace_body, users_body
+from metabridge.audiences.rows import schema_of
 from metabridge.config import Settings
 from metabridge.credentials import SecretBox, SecretKeyError
 from metabridge.delivery.report import error_detail, internal_detail
@@ -54,6 +58,8 @@ REPLACE_SESSION_MS = 85 * 60 * 1000
 #: Members read per page (a page never exceeds one request's rows).
 PAGE = MAX_ROWS
 TOS_URL = "https://business.facebook.com/ads/manage/customaudiences/tos/?act={account}"
+#: A row built for sending: (member_key, cells, fingerprint); its schema is its group's.
+_Built = tuple[str, tuple[str, ...], str]
 
 
 def needs_person_message(exc: GraphError, account: StoredAdAccount | None, destination_id: int | None = None) -> str:
@@ -87,16 +93,12 @@ class _Rejected:
         self.count += 1
         self.by_reason[reason] = self.by_reason.get(reason, 0) + 1
         if len(self.samples) < jobs.MAX_SAMPLES:
-            self.samples.append({"member": _safe_key(member_key), "reason": reason})
+            self.samples.append({"member": member_key, "reason": reason})  # email/phone keys are hashes
 
     def as_values(self) -> dict[str, Any]:
+        """The job columns, as a copy (a batch commits them while the next batch adds rejections)."""
         return {"rejected_count": self.count,
-                "rejected": {"by_reason": self.by_reason, "samples": self.samples} if self.count else None}
-
-
-def _safe_key(member_key: str) -> str:
-    """A member key for a report: external ids as given, email/phone keys are already hashes."""
-    return member_key
+                "rejected": {"by_reason": dict(self.by_reason), "samples": list(self.samples)} if self.count else None}
 
 
 def invalid_samples(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -133,6 +135,47 @@ class _Stopped(Exception):
 
 class _Detached(Exception):
     """The destination was detached while the job ran."""
+
+
+class _InFlight:
+    """Sends a batch (and commits it) in a second thread while this one builds the next batch.
+
+    At most one request is in flight and batches go out in the order they were built, so Meta still sees
+    one request at a time per destination; what overlaps is the worker reading and building rows with
+    Meta (or the sandbox) answering. Each batch still commits on its own once Meta acknowledged it, so a
+    crash loses nothing and counts nothing twice. An error of the batch in flight is raised here, by the
+    next :meth:`submit` or at the end of the ``with`` block.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
+
+    def submit(self, send: Callable[[], None]) -> None:
+        self.wait()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="metabridge-audience-send")
+        self._pending = self._pool.submit(send)
+
+    def wait(self) -> None:
+        """Until the batch in flight is acknowledged and committed; raises what sending it raised."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> _InFlight:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        try:
+            if exc_type is None:
+                self.wait()
+            elif self._pending is not None:  # already failing: let the batch in flight end, keep that error
+                wait_for_futures([self._pending])
+                self._pending = None
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
 
 
 @dataclass(slots=True)
@@ -281,9 +324,13 @@ class AudienceWorker(PollingWorker):
         )
 
     def _commit_batch(self, run: _Run, clock: Clock, response: GraphResponse, sent: int, *,
-                      adds: list[tuple[str, str, list[str], str]] | None = None, removes: list[str] | None = None,
-                      cumulative: bool = False, **job_values: Any) -> None:
-        """One transaction: what Meta now holds + the job's counters + the lease, only if still ours."""
+                      rejected: dict[str, Any], adds: tuple[str, Sequence[_Built]] | None = None,
+                      removes: Sequence[str] | None = None, cumulative: bool = False, **job_values: Any) -> None:
+        """One transaction: what Meta now holds + the job's counters + the lease, only if still ours.
+
+        ``adds`` are ``(schema_key, [(member_key, cells, fingerprint), ...])``; ``rejected`` is the job's own
+        rejection report as of this batch (a copy: the next batch is being built meanwhile).
+        """
         body = response.body
         received, invalid = _int(body.get("num_received")), _int(body.get("num_invalid_entries"))
         for sample in invalid_samples(body):
@@ -298,12 +345,13 @@ class AudienceWorker(PollingWorker):
         with self.engine.begin() as conn:
             if not jobs.renew(conn, run.job["id"], self.worker_id, now, self.lease_ms,
                               rows_sent=j.rows_sent + sent, batches=j.batches + 1, invalid_samples=run.samples or None,
-                              **counters, **run.rejected.as_values(), **job_values):
+                              **counters, **rejected, **job_values):
                 raise _LostLease
             generation = run.job.get("generation")
             if adds:
-                jobs.apply_adds(conn, run.destination.id, adds,
-                                generation if generation is not None else run.destination.generation, now)
+                jobs.apply_adds(conn, run.destination.id, *adds,
+                                generation=generation if generation is not None else run.destination.generation,
+                                now=now)
             if removes:
                 jobs.apply_removes(conn, run.destination.id, removes)
             current = get_destination(conn, run.destination.id)
@@ -311,72 +359,86 @@ class AudienceWorker(PollingWorker):
         if current is None or current.status == "detached":
             raise _Detached
 
+    def _pages(self, fetch: Callable[..., list[Any]], run: _Run, after: str = "") -> Iterator[list[Any]]:
+        """Keyset pages of ``fetch`` (a ``jobs.*_candidates`` query) after member key ``after``, one short
+        read each: memory holds one page, whatever the audience size."""
+        while True:
+            with self.engine.connect() as conn:
+                page = fetch(conn, run.destination.audience_id, run.destination.id, after, PAGE)
+            if not page:
+                return
+            yield page
+            after = page[-1][0]
+
     # -- remove ------------------------------------------------------------------------------------------
     def _run_remove(self, run: _Run, clock: Clock) -> None:
         everything = run.job["scope"] == "all"
         mirror = run.destination.mode == "mirror"
+        build, decode = RowBuilder(run.columns, run.destination.keys), jobs.decode
         groups: dict[str, list[tuple[str, list[str]]]] = {}
-        after = ""
-        while True:
-            with self.engine.connect() as conn:
-                page = jobs.held_candidates(conn, run.destination.audience_id, run.destination.id, after, PAGE)
-            if not page:
-                break
-            after = page[-1].member_key
-            for key, schema, cells, fingerprint, identity in page:
-                if not everything and identity is not None:
-                    if not mirror:
-                        continue
-                    row = build_row(identity, run.columns, run.destination.keys)
-                    if isinstance(row, Row) and row.fingerprint == fingerprint:
-                        continue
-                group = groups.setdefault(schema, [])
-                group.append((key, list(cells)))
-                if len(group) >= MAX_ROWS:
-                    self._send_removes(run, schema, group, clock)
-                    groups[schema] = []
-        for schema, group in groups.items():
-            if group:
-                self._send_removes(run, schema, group, clock)
+        with _InFlight() as flight:
+            for page in self._pages(jobs.held_candidates, run):
+                for key, schema, cells, fingerprint, identity in page:
+                    if not everything and identity is not None:
+                        if not mirror:
+                            continue
+                        row = build(decode(identity))
+                        if type(row) is tuple and row[2] == fingerprint:
+                            continue
+                    group = groups.get(schema)
+                    if group is None:
+                        group = groups[schema] = []
+                    group.append((key, decode(cells)))
+                    if len(group) >= MAX_ROWS:
+                        self._send_removes(run, flight, schema, groups.pop(schema), clock)
+            for schema, group in groups.items():
+                self._send_removes(run, flight, schema, group, clock)
         self._finish(run, clock())
 
-    def _send_removes(self, run: _Run, schema: str, group: list[tuple[str, list[str]]], clock: Clock) -> None:
+    def _send_removes(self, run: _Run, flight: _InFlight, schema: str, group: list[tuple[str, list[str]]],
+                      clock: Clock) -> None:
         body = users_body(schema.split(","), [cells for _, cells in group])
-        response = self._send(run, "DELETE", "users", body, clock)
-        self._commit_batch(run, clock, response, len(group), removes=[key for key, _ in group])
+        rejected = run.rejected.as_values()
+
+        def send() -> None:
+            response = self._send(run, "DELETE", "users", body, clock)
+            self._commit_batch(run, clock, response, len(group), rejected=rejected, removes=[key for key, _ in group])
+
+        flight.submit(send)
 
     # -- add -----------------------------------------------------------------------------------------------
     def _run_add(self, run: _Run, clock: Clock) -> None:
-        groups: dict[str, list[tuple[str, Row]]] = {}
-        after = ""
-        while True:
-            with self.engine.connect() as conn:
-                page = jobs.member_candidates(conn, run.destination.audience_id, run.destination.id, after, PAGE)
-            if not page:
-                break
-            after = page[-1].member_key
-            for key, identity, fingerprint in page:
-                row = build_row(identity, run.columns, run.destination.keys)
-                if isinstance(row, Rejection):
-                    run.rejected.add(key, row.reason)
-                    continue
-                if row.fingerprint == fingerprint:
-                    continue
-                group = groups.setdefault(row.schema_key, [])
-                group.append((key, row))
-                if len(group) >= MAX_ROWS:
-                    self._send_adds(run, group, clock)
-                    groups[row.schema_key] = []
-        for group in groups.values():
-            if group:
-                self._send_adds(run, group, clock)
+        build, decode = RowBuilder(run.columns, run.destination.keys), jobs.decode
+        groups: dict[str, list[_Built]] = {}
+        with _InFlight() as flight:
+            for page in self._pages(jobs.member_candidates, run):
+                for key, identity, held in page:
+                    row = build(decode(identity))
+                    if type(row) is str:
+                        run.rejected.add(key, row)
+                        continue
+                    schema_key, cells, fingerprint = row
+                    if fingerprint == held:
+                        continue
+                    group = groups.get(schema_key)
+                    if group is None:
+                        group = groups[schema_key] = []
+                    group.append((key, cells, fingerprint))
+                    if len(group) >= MAX_ROWS:
+                        self._send_adds(run, flight, schema_key, groups.pop(schema_key), clock)
+            for schema_key, group in groups.items():
+                self._send_adds(run, flight, schema_key, group, clock)
         self._finish(run, clock())
 
-    def _send_adds(self, run: _Run, group: list[tuple[str, Row]], clock: Clock) -> None:
-        schema = group[0][1].schema
-        response = self._send(run, "POST", "users", users_body(schema, [r.cells for _, r in group]), clock)
-        adds = [(key, r.schema_key, list(r.cells), r.fingerprint) for key, r in group]
-        self._commit_batch(run, clock, response, len(group), adds=adds)
+    def _send_adds(self, run: _Run, flight: _InFlight, schema_key: str, group: list[_Built], clock: Clock) -> None:
+        body = users_body(schema_of(schema_key), [cells for _, cells, _ in group])
+        rejected = run.rejected.as_values()
+
+        def send() -> None:
+            response = self._send(run, "POST", "users", body, clock)
+            self._commit_batch(run, clock, response, len(group), rejected=rejected, adds=(schema_key, group))
+
+        flight.submit(send)
 
     # -- replace -------------------------------------------------------------------------------------------
     def _replace_schema(self, run: _Run) -> tuple[str, ...]:
@@ -392,20 +454,17 @@ class AudienceWorker(PollingWorker):
                 return run.columns
         return tuple(c for c in run.columns if c != "EXTERN_ID")
 
-    def _replace_rows(self, run: _Run, schema: tuple[str, ...], after: str) -> Iterator[tuple[str, Any]]:
-        """``("row", key, Row)`` for rows of the session's schema after ``after``, ``("rejected", key, reason)``."""
-        while True:
-            with self.engine.connect() as conn:
-                page = jobs.member_candidates(conn, run.destination.audience_id, run.destination.id, after, PAGE)
-            if not page:
-                return
-            after = page[-1].member_key
+    def _replace_rows(self, run: _Run, schema_key: str, after: str) -> Iterator[tuple[str, Any]]:
+        """``("row", (key, cells, fingerprint))`` for the rows of the session's schema after ``after``,
+        ``("rejected", (key, reason))`` for the members that cannot be sent."""
+        build, decode = RowBuilder(run.columns, run.destination.keys), jobs.decode
+        for page in self._pages(jobs.member_candidates, run, after):
             for key, identity, _ in page:
-                row = build_row(identity, run.columns, run.destination.keys)
-                if isinstance(row, Rejection):
-                    yield "rejected", key, row.reason
-                elif row.schema == schema:
-                    yield "row", key, row
+                row = build(decode(identity))
+                if type(row) is str:
+                    yield "rejected", (key, row)
+                elif row[0] == schema_key:
+                    yield "row", (key, row[1], row[2])
 
     def _run_replace(self, run: _Run, clock: Clock) -> None:
         job = run.job
@@ -425,19 +484,20 @@ class AudienceWorker(PollingWorker):
         elif now - (job.get("session_started_at") or now) > REPLACE_SESSION_MS:
             self._end_replace(run, clock(), partial="the replace session timed out")
             return
-        schema = tuple(job["replace_schema"].split(","))
-        source = self._replace_rows(run, schema, job.get("cursor") or "")
+        schema_key = job["replace_schema"]
+        schema = schema_of(schema_key)
+        source = self._replace_rows(run, schema_key, job.get("cursor") or "")
         batch_seq = job.get("batch_seq") or 0
 
-        def next_batch() -> tuple[list[tuple[str, Row]], list[tuple[str, str]]]:
+        def next_batch() -> tuple[list[_Built], list[tuple[str, str]]]:
             """The next ≤10,000 rows, and the rejections met since the previous batch (counted with it)."""
-            batch: list[tuple[str, Row]] = []
+            batch: list[_Built] = []
             rejected: list[tuple[str, str]] = []
-            for what, key, value in source:
+            for what, item in source:
                 if what == "rejected":
-                    rejected.append((key, value))
+                    rejected.append(item)
                     continue
-                batch.append((key, value))
+                batch.append(item)
                 if len(batch) >= MAX_ROWS:
                     break
             return batch, rejected
@@ -460,7 +520,7 @@ class AudienceWorker(PollingWorker):
             for key, reason in current_rejected + (following_rejected if last else []):
                 run.rejected.add(key, reason)
             seq = 2 if guess_second else batch_seq + 1
-            cells = [r.cells for _, r in current]
+            cells = [row_cells for _, row_cells, _ in current]
             try:
                 try:
                     response = self._send(run, "POST", "usersreplace", replace_body(
@@ -482,9 +542,8 @@ class AudienceWorker(PollingWorker):
                 raise
             batch_seq = max(batch_seq + 1, seq)
             job["batch_seq"] = batch_seq
-            adds = [(key, r.schema_key, list(r.cells), r.fingerprint) for key, r in current]
-            self._commit_batch(run, clock, response, len(current), adds=adds, cumulative=True,
-                               batch_seq=batch_seq, cursor=current[-1][0])
+            self._commit_batch(run, clock, response, len(current), rejected=run.rejected.as_values(),
+                               adds=(schema_key, current), cumulative=True, batch_seq=batch_seq, cursor=current[-1][0])
             current, current_rejected = following, following_rejected
         self._end_replace(run, clock())
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from metabridge.identity._input import EMPTY, UNREADABLE_TYPE, record_country, to_text
 from metabridge.identity.context import IdentityContext
-from metabridge.identity.hashing import is_sha256_hex, sha256_hex
+from metabridge.identity.hashing import is_sha256_hex, sha256_constructor
 from metabridge.identity.issues import FieldIssue, IssueLevel, UnusableValue
 from metabridge.identity.rules import MEMBER_FIELDS, MemberFieldRule, Needs
 
@@ -33,6 +33,7 @@ CACHE_SIZE = 1 << 16
 
 _NOTHING = Needs.NOTHING
 _rule_for = MEMBER_FIELDS.get
+_sha256 = sha256_constructor
 
 _Outcome = tuple[tuple[tuple[str, str], ...], "str | None", "IssueLevel | None"]
 
@@ -45,8 +46,7 @@ class MemberIdentity:
     issues: list[FieldIssue] = field(default_factory=list)
 
 
-@lru_cache(maxsize=CACHE_SIZE)
-def _normalize_field(name: str, raw: str, arg: Any) -> _Outcome:
+def _outcome(name: str, raw: str, arg: Any) -> _Outcome:
     """Return ((schema key, value), ...), issue message or None, issue level or None for one field value."""
     rule: MemberFieldRule = MEMBER_FIELDS[name]
     s = raw.strip()
@@ -65,12 +65,28 @@ def _normalize_field(name: str, raw: str, arg: Any) -> _Outcome:
         value = rule.normalize(s) if rule.needs is _NOTHING else rule.normalize(s, arg)
     except UnusableValue as exc:
         return (), str(exc), "dropped"
-    pairs = tuple(
-        (key, sha256_hex(project(value) if project is not None else value) if hashed else value)
-        for key, project, hashed in rule.outputs
-    )
-    warning = rule.warn(s, arg) if rule.warn is not None else None
+    outputs = rule.outputs
+    if len(outputs) == 1 and outputs[0][1] is None:  # most fields: one key, the value itself
+        key, _, hashed = outputs[0]
+        pairs = ((key, _sha256(value.encode("utf-8")).hexdigest() if hashed else value),)
+    else:
+        pairs = tuple(
+            (key, _sha256((project(value) if project is not None else value).encode("utf-8")).hexdigest()
+             if hashed else value)
+            for key, project, hashed in outputs
+        )
+    if rule.warn is None:
+        return pairs, None, None
+    warning = rule.warn(s, arg)
     return pairs, warning, ("warning" if warning is not None else None)
+
+
+#: Fields whose values name one person: a list of members almost never repeats them, so memoizing them
+#: would only cost a cache insert each and push out the values that do repeat (names, cities, countries).
+UNIQUE_PER_PERSON = frozenset({"email", "phone", "external_id", "madid"})
+_cached_outcome = lru_cache(maxsize=CACHE_SIZE)(_outcome)
+#: member field -> the function normalizing one of its values.
+_NORMALIZE = {name: _outcome if name in UNIQUE_PER_PERSON else _cached_outcome for name in MEMBER_FIELDS}
 
 
 def normalize_member(member: Mapping[str, Any], ctx: IdentityContext) -> MemberIdentity:
@@ -89,10 +105,18 @@ def normalize_member(member: Mapping[str, Any], ctx: IdentityContext) -> MemberI
         if rule is None:
             issues.append(FieldIssue(str(name), NOT_A_MEMBER_FIELD, "dropped"))
             continue
+        normalize = _NORMALIZE[name]
+        if type(value) is str:  # the common case, without the list handling below
+            pairs, message, level = normalize(name, value, args[rule.needs])
+            if message is not None and level is not None:
+                issues.append(FieldIssue(name, message, level))
+            for key, normalized in pairs:
+                values[key] = normalized
+            continue
         if value is None:
             continue
         arg = args[rule.needs]
-        items = (value,) if type(value) is str or not isinstance(value, (list, tuple)) else value
+        items = value if isinstance(value, (list, tuple)) else (value,)
         chosen: tuple[tuple[str, str], ...] | None = None
         extra = False
         for item in items:
@@ -102,7 +126,7 @@ def normalize_member(member: Mapping[str, Any], ctx: IdentityContext) -> MemberI
             if text is None:
                 issues.append(FieldIssue(name, UNREADABLE_TYPE, "dropped"))
                 continue
-            pairs, message, level = _normalize_field(name, text, arg)
+            pairs, message, level = normalize(name, text, arg)
             if message is not None and level is not None:
                 issues.append(FieldIssue(name, message, level))
             if not pairs:

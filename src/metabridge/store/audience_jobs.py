@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Text, and_, bindparam, cast, delete, exists, func, insert, not_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Text, and_, cast, delete, exists, func, insert, not_, or_, select, update
 
+from metabridge.store.audiences import bulk_upsert
 from metabridge.store.schema import (
     ad_accounts,
     audience_destinations,
@@ -188,60 +188,60 @@ def fail_unfinished(conn: Connection, destination_id: int, now: int, error: Any)
 
 
 # -- the difference ---------------------------------------------------------------------------------------
-class MemberCandidate(NamedTuple):
-    member_key: str
-    identity: dict[str, str]
-    fingerprint: str | None  # of the row Meta holds; None: Meta holds nothing for this member
+# Pages of candidates hold JSON as text, decoded by the caller one row at a time (:func:`decode`): a tuple
+# holding a dict stays tracked by the garbage collector, and 10,000 of them per page set off a full
+# collection every few pages (the page is long-lived enough to reach the oldest generation), which cost a
+# large sync more time than decoding did. A tuple of strings is untracked at the first collection.
 
-
-class HeldCandidate(NamedTuple):
-    member_key: str
-    row_schema: str
-    row: list[str]
-    fingerprint: str
-    identity: dict[str, str] | None  # the member's current identity; None: the member is gone
+#: (member_key, identity JSON, fingerprint of the row Meta holds or None)
+MemberCandidate = tuple[str, str, "str | None"]
+#: (member_key, row_schema, cells JSON, fingerprint, the member's current identity JSON or None: member gone)
+HeldCandidate = tuple[str, str, str, str, "str | None"]
 
 
 def _json_text(column: Any) -> Any:
-    """A JSON column read as its text (decoded below with orjson: a sync reads every member, and the
-    stdlib decoder the JSON type uses was a large share of a sync's CPU time)."""
+    """A JSON column read as its text (decoded with orjson: a sync reads every member, and the stdlib
+    decoder the JSON type uses was a large share of a sync's CPU time)."""
     return cast(column, Text)
 
 
-def _loads(text: str | None) -> Any:
-    if text is None:
-        return None
+def decode(text: str) -> Any:
+    """A JSON column's text (as the candidate queries return it) decoded."""
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:  # what orjson refuses but the stdlib JSON type accepted (lone surrogates)
         return json.loads(text)
 
 
+def _fetch(conn: Connection, query: Any) -> list[tuple[Any, ...]]:
+    """All rows as the driver's plain tuples (no per-row SQLAlchemy Row objects: see above)."""
+    result = conn.execute(query)
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
+
+
 def member_candidates(conn: Connection, audience_id: str, destination_id: int, after: str,
                       limit: int) -> list[MemberCandidate]:
     """Members after ``after`` (by key) with what Meta holds for them: (member_key, identity, fingerprint)."""
     m, d = audience_members, destination_members
-    rows = conn.execute(
-        select(m.c.member_key, _json_text(m.c.identity), d.c.fingerprint)
-        .select_from(m.outerjoin(d, and_(d.c.destination_id == destination_id, d.c.member_key == m.c.member_key)))
-        .where(m.c.audience_id == audience_id, m.c.member_key > after)
-        .order_by(m.c.member_key).limit(limit)
-    ).all()
-    return [MemberCandidate(key, _loads(identity), fingerprint) for key, identity, fingerprint in rows]
+    return _fetch(conn, select(m.c.member_key, _json_text(m.c.identity), d.c.fingerprint)
+                  .select_from(m.outerjoin(d, and_(d.c.destination_id == destination_id,
+                                                   d.c.member_key == m.c.member_key)))
+                  .where(m.c.audience_id == audience_id, m.c.member_key > after)
+                  .order_by(m.c.member_key).limit(limit))
 
 
 def held_candidates(conn: Connection, audience_id: str, destination_id: int, after: str,
                     limit: int) -> list[HeldCandidate]:
     """Rows Meta holds after ``after`` (by key) with the member's current identity (None: member gone)."""
     m, d = audience_members, destination_members
-    rows = conn.execute(
-        select(d.c.member_key, d.c.row_schema, _json_text(d.c.row), d.c.fingerprint, _json_text(m.c.identity))
-        .select_from(d.outerjoin(m, and_(m.c.audience_id == audience_id, m.c.member_key == d.c.member_key)))
-        .where(d.c.destination_id == destination_id, d.c.member_key > after)
-        .order_by(d.c.member_key).limit(limit)
-    ).all()
-    return [HeldCandidate(key, schema, _loads(row), fingerprint, _loads(identity))
-            for key, schema, row, fingerprint, identity in rows]
+    return _fetch(conn, select(d.c.member_key, d.c.row_schema, _json_text(d.c.row), d.c.fingerprint,
+                               _json_text(m.c.identity))
+                  .select_from(d.outerjoin(m, and_(m.c.audience_id == audience_id, m.c.member_key == d.c.member_key)))
+                  .where(d.c.destination_id == destination_id, d.c.member_key > after)
+                  .order_by(d.c.member_key).limit(limit))
 
 
 def has_extern_ids(conn: Connection, audience_id: str) -> bool:
@@ -262,51 +262,13 @@ _HELD_COLUMNS = ("destination_id", "member_key", "row_schema", "row", "fingerpri
 _HELD_UPDATED = ("row_schema", "row", "fingerprint", "generation", "synced_at")
 
 
-def _upsert_held(dialect_insert: Any, values: Any = None) -> Any:
-    statement = dialect_insert(destination_members)
-    if values is not None:
-        statement = statement.values(values)
-    return statement.on_conflict_do_update(
-        index_elements=[destination_members.c.destination_id, destination_members.c.member_key],
-        set_={c: statement.excluded[c] for c in _HELD_UPDATED},
-    )
-
-
-_sqlite_upsert_sql: str | None = None
-
-
-def _sqlite_held_sql(conn: Connection) -> str:
-    """The SQLite upsert of :func:`apply_adds` as SQL text with positional parameters in ``_HELD_COLUMNS`` order
-    (compiled by SQLAlchemy once, so names and quoting follow the table)."""
-    global _sqlite_upsert_sql
-    if _sqlite_upsert_sql is None:
-        compiled = _upsert_held(sqlite.insert, {c: bindparam(c) for c in _HELD_COLUMNS}).compile(dialect=conn.dialect)
-        if tuple(compiled.positiontup or ()) != _HELD_COLUMNS:
-            raise RuntimeError(f"unexpected parameter order {compiled.positiontup}")
-        _sqlite_upsert_sql = str(compiled)
-    return _sqlite_upsert_sql
-
-
-def apply_adds(conn: Connection, destination_id: int, rows: Sequence[tuple[str, str, list[str], str]],
-               generation: int, now: int) -> None:
-    """Record that Meta now holds these rows: (member_key, schema, cells, fingerprint)."""
-    if not rows:
-        return
-    if conn.dialect.name == "sqlite":
-        # A sync stores every row it sends: on SQLite the rows go straight to the driver's executemany with the
-        # cells already JSON text, which costs about half of the per-row work SQLAlchemy's executemany does.
-        dumps = orjson.dumps
-        params = [(destination_id, key, schema, dumps(cells).decode(), fingerprint, generation, now)
-                  for key, schema, cells, fingerprint in rows]
-        conn.exec_driver_sql(_sqlite_held_sql(conn), params)
-        return
-    values = [
-        {"destination_id": destination_id, "member_key": key, "row_schema": schema, "row": cells,
-         "fingerprint": fingerprint, "generation": generation, "synced_at": now}
-        for key, schema, cells, fingerprint in rows
-    ]
-    for start in range(0, len(values), 2_000):
-        conn.execute(_upsert_held(postgresql.insert), values[start:start + 2_000])
+def apply_adds(conn: Connection, destination_id: int, schema_key: str,
+               rows: Sequence[tuple[str, Sequence[str], str]], *, generation: int, now: int) -> None:
+    """Record that Meta now holds these rows of one schema: ``(member_key, cells, fingerprint)``."""
+    dumps = orjson.dumps
+    bulk_upsert(conn, destination_members, ("destination_id", "member_key"), _HELD_COLUMNS, _HELD_UPDATED,
+                [(destination_id, key, schema_key, dumps(cells).decode(), fingerprint, generation, now)
+                 for key, cells, fingerprint in rows])
 
 
 def apply_removes(conn: Connection, destination_id: int, keys: Sequence[str]) -> None:
