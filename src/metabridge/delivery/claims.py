@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, union_all, update
 
 from metabridge.store.schema import connections, delivery_requests, events
 
@@ -68,11 +68,11 @@ def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
 
 def _claimable(now_ms: Any) -> Any:
     """Pending, due, and not leased (or the lease expired: its worker died or lost it)."""
-    return and_(
-        events.c.status == "pending",
-        events.c.next_attempt_at <= now_ms,
-        or_(events.c.lease_expires_at.is_(None), events.c.lease_expires_at < now_ms),
-    )
+    return and_(events.c.status == "pending", events.c.next_attempt_at <= now_ms, _unleased(now_ms))
+
+
+def _unleased(now_ms: Any) -> Any:
+    return or_(events.c.lease_expires_at.is_(None), events.c.lease_expires_at < now_ms)
 
 
 def _due_sample() -> Any:
@@ -117,6 +117,28 @@ def due_connections(conn: Connection, now_ms: int, linger_ms: int) -> list[int]:
     return [connection_id for _, connection_id in sorted(found)]
 
 
+def _sqlite_oldest(connection_id: int, now_ms: int, limit: int) -> Any:
+    """Ids of the ``limit`` oldest claimable events, read without sorting the whole backlog.
+
+    Claimable events are new ones (``next_attempt_at`` 0) and due retries. ``ix_events_due`` (status,
+    connection, next attempt, then row id) holds the new ones in id order, so the first ``limit`` of them
+    cost ``limit`` index steps; only the due retries, usually few, are sorted. The oldest ``limit`` of
+    all are among the two heads. Ordering every claimable event by id instead made each claim read and
+    sort the connection's whole backlog (a claim took 46 ms behind 40,000 events, 20 ms behind 1,000).
+    """
+    due = (events.c.next_attempt_at == 0, and_(events.c.next_attempt_at > 0, events.c.next_attempt_at <= now_ms))
+    heads = [
+        select(events.c.id)
+        .where(events.c.status == "pending", events.c.connection_id == connection_id, when, _unleased(now_ms))
+        .order_by(events.c.id)
+        .limit(limit)
+        .subquery()
+        for when in due
+    ]
+    both = union_all(*(select(head.c.id) for head in heads)).subquery()
+    return select(both.c.id).order_by(both.c.id).limit(limit)
+
+
 def claim_batch(
     conn: Connection, connection_id: int, worker_id: str, now_ms: int, lease_ms: int, limit: int = BATCH_LIMIT
 ) -> list[ClaimedEvent]:
@@ -125,20 +147,26 @@ def claim_batch(
     PostgreSQL: the inner ``SELECT ... FOR UPDATE SKIP LOCKED`` makes concurrent claimers take disjoint
     rows without blocking; a row another worker claimed and committed meanwhile is re-checked against
     the WHERE clause (lease now in the future) and dropped. SQLite: the engine's ``BEGIN IMMEDIATE``
-    serializes writers, so the same statement without the lock clause is enough.
+    serializes writers, so no lock clause is needed, and the oldest rows are picked as the first of two
+    sets (see :func:`_sqlite_oldest`).
     """
     limit = max(1, min(limit, BATCH_LIMIT))
-    picked = (
-        select(events.c.id)
-        .where(events.c.connection_id == connection_id, _claimable(now_ms))
-        .order_by(events.c.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        picked = picked.with_for_update(skip_locked=True)
+    if conn.dialect.name == "sqlite":
+        # Writers are serialized, so the picked rows are still claimable: only their ids in the WHERE
+        # clause (a repeated claimable test there made SQLite look the rows up through ix_events_due).
+        where = events.c.id.in_(_sqlite_oldest(connection_id, now_ms, limit).scalar_subquery())
+    else:
+        picked = (
+            select(events.c.id)
+            .where(events.c.connection_id == connection_id, _claimable(now_ms))
+            .order_by(events.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        where = and_(events.c.id.in_(picked.scalar_subquery()), _claimable(now_ms))
     statement = (
         update(events)
-        .where(events.c.id.in_(picked.scalar_subquery()), _claimable(now_ms))
+        .where(where)
         .values(lease_owner=worker_id, lease_expires_at=now_ms + lease_ms, attempts=events.c.attempts + 1)
         .returning(
             events.c.id, events.c.event_id, events.c.event_name, events.c.event_time, events.c.received_at,
