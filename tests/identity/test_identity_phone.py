@@ -152,3 +152,32 @@ def test_common_national_numbers_take_the_shortcut(region: str, raw: str) -> Non
     plan = _plan(region)
     assert plan is not None
     assert plan.national(raw) == _reference(raw, region)
+
+
+def _outcome(raw: str, region: str) -> str:
+    try:
+        return normalize_phone(raw, region)
+    except UnusableValue as exc:
+        return f"rejected: {exc}"
+
+
+@pytest.mark.parametrize(
+    "region", ["US", "CA", "GB", "FR", "DE", "ES", "IT", "BR", "AU", "NL", "IN", "MX", "JP", "AR", "CH", "SE"]
+)
+def test_shortcuts_give_what_parse_gives_including_rejections(region: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every national number, accepted or rejected (with its message), is the same with the metadata shortcut
+    as through ``phonenumbers.parse`` (shortcut turned off)."""
+    import metabridge.identity.phone as phone
+
+    rng = random.Random(f"reject-{region}")
+    numbers = []
+    for _ in range(1500):
+        prefix = rng.choice(["", "0", "0", "1", "9", "01", "011", "07", "2"])
+        numbers.append(prefix + "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 16))))
+    numbers = [n for n in numbers if n and not n.startswith("00")]
+    with_shortcut = [_outcome(n, region) for n in numbers]
+    monkeypatch.setattr(phone, "_plan", lambda region: None)
+    through_parse = [_outcome(n, region) for n in numbers]
+    assert with_shortcut == through_parse
+    assert sum(o.startswith("rejected") for o in through_parse) > 100
+    assert sum(not o.startswith("rejected") for o in through_parse) > 50

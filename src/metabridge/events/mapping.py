@@ -7,6 +7,7 @@ CAPI keys; :mod:`metabridge.identity` normalizes and hashes it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,6 +18,7 @@ from metabridge.events.fields import (
     ITEM_LIST_KEYS,
     PROPERTY_RULES,
     SINGLE_PRODUCT_ID_KEYS,
+    SINGLE_PRODUCT_KEYS,
     USER_FIELD_MAP,
     Conversion,
     PropertyRule,
@@ -31,7 +33,7 @@ _USER_TARGETS_MAX = len(_USER_TARGETS) + 4096
 _UNSEEN = object()
 
 
-def _user_target(key: str) -> str | None:
+def user_target(key: str) -> str | None:
     """The ``user_data`` key of an incoming ``user`` key: exact spelling first, then lowercased."""
     target = _USER_TARGETS.get(key, _UNSEEN)
     if target is _UNSEEN:
@@ -56,7 +58,7 @@ def map_user(user: Mapping[str, Any], overrides: Mapping[str, Any]) -> tuple[dic
             continue
         target = targets.get(key, _UNSEEN)
         if target is _UNSEEN:
-            target = _user_target(key)
+            target = user_target(key)
         if target is None:
             warnings.append(FieldError(f"user.{key}", "is not a known customer field; ignored"))
             continue
@@ -102,6 +104,8 @@ _NOT_WHOLE = _Invalid("must be a whole number")
 
 
 def _to_text(value: Any) -> Any:
+    if type(value) is str:
+        return value
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return str(value)
     return _NOT_TEXT
@@ -112,11 +116,18 @@ def _to_currency(value: Any) -> Any:
 
 
 def _to_number(value: Any) -> Any:
+    kind = type(value)
+    if kind is int:
+        return value
+    if kind is float and value - value == 0.0:  # finite (NaN and infinities give NaN)
+        return value
     number = _number(value)
     return _NOT_NUMBER if number is None else number
 
 
 def _to_integer(value: Any) -> Any:
+    if type(value) is int:
+        return value
     number = _number(value)
     if number is None or number != int(number):
         return _NOT_WHOLE
@@ -131,100 +142,166 @@ _CONVERTERS: Mapping[Conversion, Callable[[Any], Any]] = {
     "raw": _as_is, "text": _to_text, "currency": _to_currency, "number": _to_number, "integer": _to_integer,
 }
 
+_INFINITIES = (float("inf"), float("-inf"))
+
 
 def _number(value: Any) -> int | float | None:
-    """A JSON number, or the numeric text CSV files and some docs (``"142.52"``) send."""
+    """A finite JSON number, or the numeric text CSV files and some docs (``"142.52"``) send."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return value if value == value else None
+        return value if value == value and value not in _INFINITIES else None
     if isinstance(value, str):
         try:
             number = float(value.strip())
         except ValueError:
             return None
-        if number != number or number in (float("inf"), float("-inf")):
+        if number != number or number in _INFINITIES:
             return None
         return int(number) if number.is_integer() and "." not in value else number
     return None
 
 
-#: Per incoming key: (rule index, preference, custom_data key, converter).
-_Source = tuple[int, int, str, Callable[[Any], Any]]
+#: One rule as applied to a mapping: (target key, the most preferred of the rule's sources the mapping has,
+#: its other ones, converter, the type the converter returns unchanged, the type it returns unchanged when
+#: finite). The two types let the usual values skip the converter call.
+_Step = tuple[str, str, tuple[str, ...], Callable[[Any], Any], "type | None", "type | None"]
+
+#: Per conversion: the type whose values it returns as they are, and the one it returns as they are when finite.
+_UNCHANGED: Mapping[Conversion, tuple[type | None, type | None]] = {
+    "raw": (None, None), "text": (str, None), "currency": (None, None), "number": (int, float),
+    "integer": (int, None),
+}
 
 
-def _source_index(rules: tuple[PropertyRule, ...]) -> dict[str, _Source]:
-    """Incoming key -> its rule, resolved once: lets mapping walk the few keys an event has."""
-    return {
-        name: (i, rank, rule.target, _CONVERTERS[rule.convert])
-        for i, rule in enumerate(rules)
-        for rank, name in enumerate(rule.sources)
-    }
+def _steps(keys: tuple[Any, ...], rules: tuple[PropertyRule, ...]) -> tuple[_Step, ...]:
+    """The rules that apply to a mapping with ``keys``, in rule order (so targets come out in rule order)."""
+    present = set(keys)
+    steps = []
+    for rule in rules:
+        sources = tuple(name for name in rule.sources if name in present)
+        if sources:
+            steps.append((rule.target, sources[0], sources[1:], _CONVERTERS[rule.convert], *_UNCHANGED[rule.convert]))
+    return tuple(steps)
 
 
-_PROPERTY_INDEX = _source_index(PROPERTY_RULES)
-_ITEM_INDEX = _source_index(ITEM_FIELD_RULES)
+class _PlanCache(dict):  # type: ignore[type-arg]
+    """key tuple -> plan, built on first use. Key sets come from callers, so the cache is bounded
+    (emptied when full; real sources send a handful of shapes)."""
+
+    __slots__ = ("build",)
+    LIMIT = 4096
+
+    def __init__(self, build: Callable[[tuple[Any, ...]], Any]) -> None:
+        super().__init__()
+        self.build = build
+
+    def __missing__(self, keys: tuple[Any, ...]) -> Any:
+        if len(self) >= self.LIMIT:
+            self.clear()
+        plan = self[keys] = self.build(keys)
+        return plan
 
 
-def _apply_rules(
-    source: Mapping[str, Any], index: dict[str, _Source], prefix: str, errors: list[FieldError]
+#: Item key tuple -> the item rules that apply to it.
+_ITEM_STEPS = _PlanCache(lambda keys: _steps(keys, ITEM_FIELD_RULES))
+
+
+def _apply_steps(
+    source: Mapping[str, Any], steps: tuple[_Step, ...], where: tuple[Any, ...], errors: list[FieldError]
 ) -> dict[str, Any]:
-    """Each rule's target from the most preferred of its sources that is present, converted.
+    """Each step's target from the most preferred of its sources that has a value, converted.
 
-    Targets come out in rule order whatever the order of ``source``.
+    ``where`` is the path of ``source`` (``("properties",)``, ``("properties", "items", 0)``), joined only
+    when a value is rejected.
     """
-    chosen: dict[int, tuple[int, str, Any, _Source]] = {}
-    for name, value in source.items():
-        hit = index.get(name)
-        if hit is None or value is None or value == "":
-            continue
-        rule_index = hit[0]
-        best = chosen.get(rule_index)
-        if best is None or hit[1] < best[0]:
-            chosen[rule_index] = (hit[1], name, value, hit)
     out: dict[str, Any] = {}
-    for rule_index in sorted(chosen) if len(chosen) > 1 else chosen:
-        _, name, value, (_, _, target, convert) = chosen[rule_index]
+    for target, name, more, convert, unchanged, finite in steps:
+        value = source[name]
+        if value is None or value == "":
+            for name in more:  # noqa: B020 - the source that gave the value names it in errors
+                value = source[name]
+                if value is not None and value != "":
+                    break
+            else:
+                continue
+        kind = value.__class__
+        if kind is unchanged or (kind is finite and value - value == 0.0):  # inf - inf and NaN give NaN
+            out[target] = value
+            continue
         converted = convert(value)
-        if type(converted) is _Invalid:
-            errors.append(FieldError(f"{prefix}.{name}", converted.message))
+        if converted.__class__ is _Invalid:
+            errors.append(FieldError(".".join(map(str, (*where, name))), converted.message))
         elif converted is not None:
             out[target] = converted
     return out
 
 
-def _item(item: Any, field: str, errors: list[FieldError]) -> dict[str, Any] | None:
-    if not isinstance(item, Mapping):
-        errors.append(FieldError(field, "must be an object with at least an id"))
+@dataclass(frozen=True, slots=True)
+class PropertiesPlan:
+    """How ``properties`` with one key tuple are mapped, derived from the tables once per key tuple.
+
+    ``clean``: every key is text without surrounding whitespace, i.e. as the event model leaves it (the
+    model strips keys, so a pipeline that skips the model must not take other keys as they are).
+    """
+
+    clean: bool
+    steps: tuple[_Step, ...]
+    item_lists: tuple[str, ...]  # ITEM_LIST_KEYS present, in preference order
+    single_ids: tuple[str, ...]  # SINGLE_PRODUCT_ID_KEYS present
+    single_keys: tuple[str, ...]  # the inline product's keys present, in SINGLE_PRODUCT_KEYS order
+    passthrough: tuple[str, ...]  # keys no rule reads, in event order
+
+
+def _properties_plan(keys: tuple[Any, ...]) -> PropertiesPlan:
+    present = set(keys)
+    return PropertiesPlan(
+        clean=all(type(key) is str and key.strip() == key for key in keys),
+        steps=_steps(keys, PROPERTY_RULES),
+        item_lists=tuple(key for key in ITEM_LIST_KEYS if key in present),
+        single_ids=tuple(key for key in SINGLE_PRODUCT_ID_KEYS if key in present),
+        single_keys=tuple(key for key in SINGLE_PRODUCT_KEYS if key in present),
+        passthrough=tuple(key for key in keys if key not in CONSUMED_PROPERTIES),
+    )
+
+
+_PROPERTIES_PLANS = _PlanCache(_properties_plan)
+
+
+def properties_plan(properties: Mapping[str, Any]) -> PropertiesPlan:
+    """The (cached) plan for mapping ``properties``."""
+    return _PROPERTIES_PLANS[tuple(properties)]
+
+
+def _item(item: Any, where: tuple[Any, ...], errors: list[FieldError]) -> dict[str, Any] | None:
+    if item.__class__ is not dict and not isinstance(item, Mapping):
+        errors.append(FieldError(".".join(map(str, where)), "must be an object with at least an id"))
         return None
-    content = _apply_rules(item, _ITEM_INDEX, field, errors)
-    content.setdefault("quantity", 1)
+    content = _apply_steps(item, _ITEM_STEPS[tuple(item)], where, errors)
+    if "quantity" not in content:
+        content["quantity"] = 1
     if "id" not in content:
-        errors.append(FieldError(f"{field}.id", "every item needs an id (contents[].id)"))
+        errors.append(FieldError(".".join(map(str, (*where, "id"))), "every item needs an id (contents[].id)"))
     return content
 
 
-def _has_single_product(properties: Mapping[str, Any]) -> bool:
-    """True when the event carries one product inline (a non-empty product_id, sku or item_id)."""
-    for key in SINGLE_PRODUCT_ID_KEYS:
-        value = properties.get(key)
-        if value is not None and value != "":
-            return True
-    return False
-
-
 def map_properties(
-    properties: Mapping[str, Any], overrides: Mapping[str, Any]
+    properties: Mapping[str, Any], overrides: Mapping[str, Any], plan: PropertiesPlan | None = None
 ) -> tuple[dict[str, Any], list[FieldError]]:
-    """``custom_data`` from ``properties``; unmapped properties pass through as custom properties."""
+    """``custom_data`` from ``properties``; unmapped properties pass through as custom properties.
+
+    ``plan``: :func:`properties_plan` of ``properties`` when the caller already has it.
+    """
     errors: list[FieldError] = []
     if not properties and not overrides:
         return {}, errors  # most page views: nothing to map
-    data = _apply_rules(properties, _PROPERTY_INDEX, "properties", errors)
+    if plan is None:
+        plan = properties_plan(properties)
+    data = _apply_steps(properties, plan.steps, ("properties",), errors) if plan.steps else {}
 
     items_key = None
-    for key in ITEM_LIST_KEYS:
-        if properties.get(key) is not None:
+    for key in plan.item_lists:
+        if properties[key] is not None:
             items_key = key
             break
     items: list[dict[str, Any]] = []
@@ -232,27 +309,34 @@ def map_properties(
         listed = properties[items_key]
         if isinstance(listed, list):
             for index, item in enumerate(listed):
-                content = _item(item, f"properties.{items_key}.{index}", errors)
+                content = _item(item, ("properties", items_key, index), errors)
                 if content is not None:
                     items.append(content)
         else:
             errors.append(FieldError(f"properties.{items_key}", "must be a list of objects"))
-    elif _has_single_product(properties):
-        content = _item(
-            {k: properties[k] for k in ("product_id", "sku", "item_id", "price", "quantity") if k in properties},
-            "properties",
-            errors,
-        )
+    elif plan.single_ids and _has_single_product(properties, plan.single_ids):
+        content = _item({key: properties[key] for key in plan.single_keys}, ("properties",), errors)
         if content is not None:
             items.append(content)
     if items and "contents" not in data:
         data["contents"] = items
-        data.setdefault("content_ids", [item["id"] for item in items if "id" in item])
-        data.setdefault("num_items", sum(item["quantity"] for item in items))
-        data.setdefault("content_type", "product")
+        if "content_ids" not in data:
+            ids = []
+            for item in items:
+                if "id" in item:
+                    ids.append(item["id"])
+            data["content_ids"] = ids
+        if "num_items" not in data:
+            count = 0
+            for item in items:
+                count += item["quantity"]
+            data["num_items"] = count
+        if "content_type" not in data:
+            data["content_type"] = "product"
 
-    for key, value in properties.items():
-        if key not in CONSUMED_PROPERTIES and key not in data and value is not None:
+    for key in plan.passthrough:
+        value = properties[key]
+        if value is not None and key not in data:
             data[key] = value
     for key, value in overrides.items():
         if value is None:
@@ -260,3 +344,12 @@ def map_properties(
         else:
             data[key] = value
     return data, errors
+
+
+def _has_single_product(properties: Mapping[str, Any], keys: tuple[str, ...]) -> bool:
+    """True when the event carries one product inline (a non-empty product_id, sku or item_id)."""
+    for key in keys:
+        value = properties[key]
+        if value is not None and value != "":
+            return True
+    return False

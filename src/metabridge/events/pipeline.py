@@ -15,9 +15,10 @@ from typing import Any, Literal
 
 import orjson
 
+from metabridge.events.customer import DEFAULT_CACHE_SIZE, Customer, CustomerCache, customer_from_user
 from metabridge.events.errors import FieldError
-from metabridge.events.mapping import fbclid_from_url, map_properties, map_user
-from metabridge.events.model import IncomingEvent, parse_event
+from metabridge.events.mapping import PropertiesPlan, fbclid_from_url, map_properties, properties_plan
+from metabridge.events.model import IncomingEvent, PlainEvent, parse_event, read_plain_event
 from metabridge.events.names import EventNameResolver
 from metabridge.events.policy import has_consent, meets_matching_policy
 from metabridge.events.rules import check_event
@@ -83,12 +84,21 @@ def stable_event_id(raw: Mapping[str, Any]) -> str:
 
 
 class EventPipeline:
-    """Transforms events for one connection. Build once per connection; call per event."""
+    """Transforms events for one connection. Build once per connection; call per event.
 
-    def __init__(self, settings: ConnectionSettings) -> None:
+    Speed: a connection sees the same people again and again, so the outcome of their customer data is
+    cached per ``user`` content (:class:`~metabridge.events.customer.CustomerCache`, ``customer_cache_size``
+    people; 0 turns it off), and a *plain* event (:func:`~metabridge.events.model.read_plain_event`) is read
+    without running the pydantic model. Both give exactly what the uncached, validated path gives.
+    """
+
+    def __init__(self, settings: ConnectionSettings, *, customer_cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         self.settings = settings
         self._names = EventNameResolver(settings.event_names)
         self._identity = settings.identity_context()
+        self._customers = CustomerCache(self._identity, customer_cache_size)
+        self._consent = settings.consent_category
+        self._matching = settings.matching
 
     def parse(self, raw: Any) -> IncomingEvent | list[FieldError]:
         """Shape-check one raw event and give it a stable id if it has none."""
@@ -99,12 +109,45 @@ class EventPipeline:
 
     def process(self, raw: Any, *, index: int, now_ms: int, received_ms: int | None = None) -> Decision:
         """Parse and transform in one step; shape errors become an ``invalid`` decision."""
+        if type(raw) is dict:
+            plain = read_plain_event(raw)
+            if plain is not None:
+                decision = self._process_plain(raw, plain, index, now_ms, received_ms)
+                if decision is not None:
+                    return decision
         event = self.parse(raw)
         if isinstance(event, list):
             event_id = raw.get("event_id") if isinstance(raw, Mapping) else None
             name = raw.get("event") if isinstance(raw, Mapping) else None
             return Decision(index, _text_or_none(event_id), _text_or_none(name), "skip", "invalid", event)
         return self.transform(event, index=index, now_ms=now_ms, received_ms=received_ms)
+
+    def _process_plain(
+        self, raw: dict[str, Any], plain: PlainEvent, index: int, now_ms: int, received_ms: int | None
+    ) -> Decision | None:
+        """:meth:`process` for an event the model would take as it is; None when the model must read it
+        after all (a ``user`` or ``properties`` key it would strip or reject)."""
+        name, event_id, time_ms, url, referrer_url, action_source, channel, categories, user, properties = plain
+        plan = None
+        if properties:
+            plan = properties_plan(properties)
+            if not plan.clean:
+                return None
+        consent = self._consent
+        if consent is not None and (categories is None or consent not in categories):
+            if not _plain_keys(user):
+                return None
+            event_id = event_id if event_id is not None else stable_event_id(raw)
+            return Decision(index, event_id, self._names(name), "skip", "no_consent", [], [])
+        customer = self._customers.get(user)
+        if customer is None:
+            return None
+        if event_id is None:  # only now: the model would have rejected keys orjson cannot write
+            event_id = stable_event_id(raw)
+        return self._decide(
+            index, self._names(name), event_id, action_source, channel, time_ms or received_ms or now_ms, url,
+            referrer_url, customer, properties, plan, _NO_OVERRIDES, None, now_ms,
+        )
 
     def transform(
         self, event: IncomingEvent, *, index: int, now_ms: int, received_ms: int | None = None
@@ -118,35 +161,55 @@ class EventPipeline:
             channel = event.messaging_channel
             user_overrides: Mapping[str, Any] = _NO_OVERRIDES
             custom_overrides: Mapping[str, Any] = _NO_OVERRIDES
+            extra = None
         else:
             event_name = fb.event_name or self._names(event.event)
             event_id = fb.event_id or event.event_id
             action_source = fb.action_source or event.action_source
             channel = fb.messaging_channel or event.messaging_channel
             user_overrides, custom_overrides = fb.user_data, fb.custom_data
-        decision = Decision(index, event_id, event_name, "send")
+            extra = fb.model_extra
 
-        if not has_consent(event.consent_categories, self.settings.consent_category):
-            decision.action, decision.reason = "skip", "no_consent"
-            return decision
+        if not has_consent(event.consent_categories, self._consent):
+            return Decision(index, event_id, event_name, "skip", "no_consent", [], [])
+        customer = self._customers.get(event.user) if not user_overrides else None
+        if customer is None:
+            customer = customer_from_user(event.user, user_overrides, self._identity)
+        return self._decide(
+            index, event_name, event_id, action_source, channel, event.timestamp_ms or received_ms or now_ms,
+            event.url, event.referrer_url, customer, event.properties, None, custom_overrides, extra, now_ms,
+        )
 
-        time_ms = event.timestamp_ms or received_ms or now_ms
-        url = event.url
+    def _decide(
+        self,
+        index: int,
+        event_name: str,
+        event_id: str | None,
+        action_source: str | None,
+        channel: str | None,
+        time_ms: int,
+        url: str | None,
+        referrer_url: str | None,
+        customer: Customer,
+        properties: Mapping[str, Any],
+        plan: PropertiesPlan | None,
+        custom_overrides: Mapping[str, Any],
+        extra: Mapping[str, Any] | None,
+        now_ms: int,
+    ) -> Decision:
+        """Build the server event from the read fields and decide (consent already checked)."""
         if not action_source:
             action_source = "website" if url else "system_generated"
 
-        raw_user, origin, warnings = map_user(event.user, user_overrides)
-        if "fbc" not in raw_user:
+        user_data = dict(customer.user_data)  # the cached one is shared by every event of the person
+        warnings = list(customer.warnings)
+        if not customer.fbc_given and url and "fbclid=" in url:
             fbclid = fbclid_from_url(url)
-            if fbclid:
-                raw_user["fbc"] = f"fb.1.{time_ms}.{fbclid}"
-                origin["fbc"] = "url"
-        identity = normalize_user_data(raw_user, self._identity)
-        user_data = identity.user_data
-        for issue in identity.issues:
-            key = issue.field.removeprefix("user_data.")
-            warnings.append(FieldError(origin.get(key, issue.field), issue.message))
-        custom_data, errors = map_properties(event.properties, custom_overrides)
+            if fbclid:  # an fbc built from the landing URL, at the event's time: per event, never cached
+                built = normalize_user_data({"fbc": f"fb.1.{time_ms}.{fbclid}"}, self._identity)
+                user_data.update(built.user_data)
+                warnings.extend(FieldError("url", issue.message) for issue in built.issues)
+        custom_data, errors = map_properties(properties, custom_overrides, plan)
 
         server_event: dict[str, Any] = {
             "event_name": event_name,
@@ -159,12 +222,12 @@ class EventPipeline:
             server_event["custom_data"] = custom_data
         if url:
             server_event["event_source_url"] = url
-        if event.referrer_url:
-            server_event["referrer_url"] = event.referrer_url
+        if referrer_url:
+            server_event["referrer_url"] = referrer_url
         if channel:
             server_event["messaging_channel"] = channel
-        if fb is not None and fb.model_extra:
-            for key, value in fb.model_extra.items():
+        if extra:
+            for key, value in extra.items():
                 if key in EVENT_LEVEL_OVERRIDES:
                     server_event[key] = value
                 else:
@@ -173,20 +236,20 @@ class EventPipeline:
                     ))
 
         errors.extend(check_event(server_event, now_ms // 1000))
-        decision.warnings = warnings
         if errors:
-            decision.action, decision.reason, decision.errors = "skip", "invalid", errors
-            return decision
-        if not meets_matching_policy(user_data, self.settings.matching, event_name):
-            decision.action, decision.reason = "skip", "insufficient_customer_data"
-            decision.errors = [FieldError(
+            return Decision(index, event_id, event_name, "skip", "invalid", errors, warnings)
+        if not meets_matching_policy(user_data, self._matching, event_name):
+            return Decision(index, event_id, event_name, "skip", "insufficient_customer_data", [FieldError(
                 "user",
                 "not enough customer information to match under the "
-                f"'{self.settings.matching}' policy (keys: {', '.join(sorted(user_data)) or 'none'})",
-            )]
-            return decision
-        decision.server_event = server_event
-        return decision
+                f"'{self._matching}' policy (keys: {', '.join(sorted(user_data)) or 'none'})",
+            )], warnings)
+        return Decision(index, event_id, event_name, "send", None, errors, warnings, server_event)
+
+
+def _plain_keys(user: Mapping[str, Any]) -> bool:
+    """Keys the event model keeps as they are (text without surrounding whitespace)."""
+    return all(type(key) is str and key.strip() == key for key in user)
 
 
 def _text_or_none(value: Any) -> str | None:

@@ -50,17 +50,17 @@ DELIVERY_CATEGORIES: frozenset[str] = frozenset({"in_store", "curbside", "home_d
 CURRENCY_CODES: frozenset[str] = frozenset(currency.alpha_3 for currency in pycountry.currencies)
 
 
-#: action source -> (max age in seconds, max age in days, required ``(field, incoming field, is user_data)``),
-#: resolved once per action source so that the per-event check is a single look-up.
-_SOURCE_RULES: dict[str, tuple[int, int, tuple[tuple[str, str, bool], ...]]] = {}
+#: action source -> (max age in seconds, max age in days, required ``(field, incoming field, user_data key or
+#: None)``), resolved once per action source so that the per-event check is a single look-up.
+_SOURCE_RULES: dict[str, tuple[int, int, tuple[tuple[str, str, str | None], ...]]] = {}
 
 
-def _source_rules(action_source: str) -> tuple[int, int, tuple[tuple[str, str, bool], ...]]:
+def _source_rules(action_source: str) -> tuple[int, int, tuple[tuple[str, str, str | None], ...]]:
     rules = _SOURCE_RULES.get(action_source)
     if rules is None:
         max_days = MAX_AGE_DAYS.get(action_source, DEFAULT_MAX_AGE_DAYS)
         required = tuple(
-            (meta_field, incoming, meta_field.startswith("user_data."))
+            (meta_field, incoming, meta_field.removeprefix("user_data.") if meta_field.startswith("user_data.") else None)
             for meta_field, incoming in REQUIRED_BY_ACTION_SOURCE.get(action_source, ())
         )
         rules = _SOURCE_RULES[action_source] = (max_days * DAY_SECONDS, max_days, required)
@@ -72,7 +72,8 @@ def check_event(event: Mapping[str, Any], now_s: int) -> list[FieldError]:
     errors: list[FieldError] = []
     action_source = event["action_source"]
     user_data: Mapping[str, Any] = event["user_data"]
-    max_age, max_days, required = _source_rules(action_source)
+    rules = _SOURCE_RULES.get(action_source) or _source_rules(action_source)
+    max_age, max_days, required = rules
 
     age = now_s - event["event_time"]
     if age > max_age:
@@ -82,12 +83,12 @@ def check_event(event: Mapping[str, Any], now_s: int) -> list[FieldError]:
     elif age < -MAX_FUTURE_SECONDS:
         errors.append(FieldError("timestamp", "event_time is more than a minute in the future"))
 
-    for meta_field, incoming, in_user_data in required:
-        if not (user_data.get(meta_field[10:]) if in_user_data else event.get(meta_field)):
+    for meta_field, incoming, user_key in required:
+        if not (event.get(meta_field) if user_key is None else user_data.get(user_key)):
             errors.append(FieldError(incoming, f"is required for {action_source} events ({meta_field})"))
 
     url = event.get("event_source_url")
-    if url and not url.startswith(("http://", "https://")):
+    if url and not url.startswith(_URL_SCHEMES):
         errors.append(FieldError("url", "must start with http:// or https:// (event_source_url)"))
 
     if action_source == "business_messaging":
@@ -97,28 +98,38 @@ def check_event(event: Mapping[str, Any], now_s: int) -> list[FieldError]:
                 if not user_data.get(key):
                     errors.append(FieldError(f"user.{key}", f"is required for {channel} business messaging events"))
 
-    custom_data: Mapping[str, Any] = event.get("custom_data") or {}
-    for key, incoming in REQUIRED_CUSTOM_DATA.get(event["event_name"], ()):
-        if custom_data.get(key) is None:
-            errors.append(FieldError(incoming, f"is required for {event['event_name']} (custom_data.{key})"))
+    custom_data: Mapping[str, Any] | None = event.get("custom_data")
+    required_data = REQUIRED_CUSTOM_DATA.get(event["event_name"])
+    if required_data:
+        for key, incoming in required_data:
+            if custom_data is None or custom_data.get(key) is None:
+                errors.append(FieldError(incoming, f"is required for {event['event_name']} (custom_data.{key})"))
     if custom_data:
         _check_custom_data(custom_data, errors)
     return errors
 
 
+_URL_SCHEMES = ("http://", "https://")
+
+
 def _check_custom_data(custom_data: Mapping[str, Any], errors: list[FieldError]) -> None:
     """The value rules of ``custom_data`` (only called when the event has one)."""
     currency = custom_data.get("currency")
-    if currency is not None and currency not in CURRENCY_CODES:
+    if currency is not None and (not isinstance(currency, str) or currency not in CURRENCY_CODES):
         errors.append(FieldError("properties.currency", f"'{currency}' is not an ISO 4217 currency code"))
     content_type = custom_data.get("content_type")
-    if content_type is not None and content_type not in CONTENT_TYPES:
+    if content_type is not None and (not isinstance(content_type, str) or content_type not in CONTENT_TYPES):
         errors.append(FieldError("properties.content_type", "must be product or product_group"))
     delivery = custom_data.get("delivery_category")
-    if delivery is not None and delivery not in DELIVERY_CATEGORIES:
+    if delivery is not None and (not isinstance(delivery, str) or delivery not in DELIVERY_CATEGORIES):
         errors.append(FieldError(
             "properties.delivery_category", "must be one of in_store, curbside, home_delivery"
         ))
-    for index, content in enumerate(custom_data.get("contents") or ()):
-        if not isinstance(content, Mapping) or not content.get("id"):
-            errors.append(FieldError(f"properties.items.{index}.id", "every item needs an id (contents[].id)"))
+    contents = custom_data.get("contents")
+    if contents:
+        if not isinstance(contents, (list, tuple)):
+            errors.append(FieldError("properties.contents", "must be a list of objects with an id"))
+            return
+        for index, content in enumerate(contents):
+            if (content.__class__ is not dict and not isinstance(content, Mapping)) or not content.get("id"):
+                errors.append(FieldError(f"properties.items.{index}.id", "every item needs an id (contents[].id)"))

@@ -24,7 +24,10 @@ from metabridge.identity.hashing import is_sha256_hex, sha256_constructor
 from metabridge.identity.issues import FieldIssue, UnusableValue
 from metabridge.identity.rules import CAPI_RULES, FieldRule, Hashing, Needs
 
-__all__ = ["CACHE_SIZES", "NOT_A_CAPI_KEY", "UserDataResult", "cache_clear", "normalize_user_data"]
+__all__ = [
+    "CACHE_SIZES", "NOT_A_CAPI_KEY", "Outcome", "UserDataResult", "ValueMemo", "cache_clear", "normalize_user_data",
+    "record_country", "value_memos",
+]
 
 NOT_A_CAPI_KEY = "not a Conversions API customer information parameter"
 ONE_VALUE_ONLY = "this key takes one value: extra values left out"
@@ -175,6 +178,25 @@ def _route(country: str | None, ctx: IdentityContext) -> dict[str, _Memo]:
         table[key] = memo
     _ROUTES[(country, ctx.default_country, ctx.date_order, ctx.external_id_hashing)] = table
     return table
+
+
+#: One key's memo under one context part: ``memo.get(raw) or memo.miss(raw)`` is the :data:`Outcome` of a raw
+#: text value (``miss`` computes and remembers it).
+ValueMemo = _Memo
+
+
+def value_memos(country: str | None, ctx: IdentityContext) -> Mapping[str, ValueMemo]:
+    """CAPI key -> its :data:`ValueMemo` for a record whose own country is ``country`` (see
+    :func:`record_country`), under ``ctx``.
+
+    For callers that normalize the values of many records one by one, as :func:`normalize_user_data`
+    does inside: the events pipeline maps incoming keys and normalizes in one pass. The memos are the
+    same ones :func:`normalize_user_data` uses, so both give the same outcome for a value.
+    """
+    route = _ROUTES.get((country, ctx.default_country, ctx.date_order, ctx.external_id_hashing))
+    if route is None:
+        route = _route(country, ctx)
+    return route
 
 
 def cache_clear() -> None:

@@ -87,12 +87,27 @@ def _plain(value: str) -> str:
     return "+" + digits if plus else digits
 
 
+#: Why a national number is not a possible number of a region: the message for each outcome of
+#: ``parse`` + ``is_possible_number_with_reason`` other than IS_POSSIBLE (``{}`` is the region).
+_NOT_A_NUMBER = "not a phone number of region {}"
+_LOCAL_ONLY = "local number without area code for region {}"
+_WRONG_LENGTH = "not a possible phone number for region {} (wrong length)"
+# phonenumbers' bounds on a national significant number (parse raises outside them)
+_MIN_NSN, _MAX_NSN = 2, 17
+
+
+class _Rejected(str):
+    """A shortcut's answer that the number is not possible: the message (a ``str`` subclass, so one
+    return value carries either answer)."""
+
+
 class _RegionPlan:
     """The parts of ``phonenumbers``' metadata for one region that a digits-only national number needs."""
 
-    __slots__ = ("country_code", "idd", "lengths", "national_prefix", "pattern", "transform")
+    __slots__ = ("country_code", "idd", "lengths", "local_only", "national_prefix", "pattern", "possible",
+                 "rejections", "transform")
 
-    def __init__(self, metadata: Any) -> None:
+    def __init__(self, metadata: Any, region: str) -> None:
         general = metadata.general_desc
         self.country_code: str = str(metadata.country_code)
         self.idd = re.compile(metadata.international_prefix) if metadata.international_prefix else None
@@ -101,21 +116,41 @@ class _RegionPlan:
         self.transform: bool = bool(metadata.national_prefix_transform_rule)
         self.pattern = re.compile(general.national_number_pattern)
         # Lengths parse() calls IS_POSSIBLE: possible and not "local only".
-        self.lengths = frozenset(general.possible_length) - frozenset(general.possible_length_local_only)
+        self.possible: tuple[int, ...] = tuple(general.possible_length)
+        self.local_only = frozenset(general.possible_length_local_only)
+        self.lengths = frozenset(general.possible_length) - self.local_only
+        self.rejections = {
+            reason: _Rejected(message.format(region))
+            for reason, message in (("nan", _NOT_A_NUMBER), ("local", _LOCAL_ONLY), ("length", _WRONG_LENGTH))
+        }
+
+    def _length(self, n: int) -> ValidationResult:
+        """``phonenumbers._test_number_length`` for a national number of ``n`` digits (type UNKNOWN)."""
+        possible = self.possible
+        if n in self.local_only:
+            return _IS_POSSIBLE_LOCAL_ONLY
+        if possible[0] == n:
+            return _IS_POSSIBLE
+        if possible[0] > n:
+            return ValidationResult.TOO_SHORT
+        if possible[-1] < n:
+            return ValidationResult.TOO_LONG
+        return _IS_POSSIBLE if n in possible[1:] else ValidationResult.INVALID_LENGTH
 
     def national(self, digits: str) -> str | None:
-        """Return country code + national significant number, or None when only ``parse`` can tell.
+        """Return country code + national significant number, a :class:`_Rejected` message when it is
+        not a possible number, or None when only ``parse`` can tell.
 
         Mirrors ``phonenumbers.parse(digits, region)`` followed by an IS_POSSIBLE check for the cases it
         handles: no international dialling prefix, not starting with the country code, and a national
         prefix (if any) that is stripped or kept exactly as ``_maybe_strip_national_prefix_carrier_code``
-        would.
+        and ``parse`` (which keeps the prefix when the stripped number has an impossible length) would.
         """
         if self.idd is not None and self.idd.match(digits):
             return None
-        if digits.startswith(self.country_code):
+        if digits.startswith(self.country_code) or len(digits) > 250:
             return None
-        candidate = digits
+        national = digits
         if self.national_prefix is not None:
             m = self.national_prefix.match(digits)
             if m is not None:
@@ -124,10 +159,20 @@ class _RegionPlan:
                 stripped = digits[m.end() :]
                 pattern = self.pattern.fullmatch
                 if not (pattern(digits) is not None and pattern(stripped) is None):
-                    candidate = stripped
-        if len(candidate) in self.lengths:
-            return self.country_code + candidate
-        return None
+                    if len(stripped) in self.lengths:
+                        return self.country_code + stripped  # the usual case, decided early
+                    if stripped and self._length(len(stripped)) not in _KEEPS_PREFIX:
+                        national = stripped
+        n = len(national)
+        if n in self.lengths:
+            return self.country_code + national
+        if n < _MIN_NSN or n > _MAX_NSN:
+            return self.rejections["nan"]
+        return self.rejections["local" if n in self.local_only else "length"]
+
+
+#: Length outcomes after which ``parse`` keeps a national prefix it could strip.
+_KEEPS_PREFIX = frozenset({ValidationResult.TOO_SHORT, _IS_POSSIBLE_LOCAL_ONLY, ValidationResult.INVALID_LENGTH})
 
 
 _PLANS: dict[str, _RegionPlan | None] = {}
@@ -147,7 +192,7 @@ def _plan(region: str) -> _RegionPlan | None:
         and metadata.country_code is not None
         and phonenumbers.region_code_for_country_code(metadata.country_code) == region
     ):
-        plan = _RegionPlan(metadata)
+        plan = _RegionPlan(metadata, region)
     _PLANS[region] = plan
     return plan
 
@@ -178,6 +223,8 @@ def _normalize(value: str, region: str | None) -> tuple[str, bool]:
     if plan is not None:
         fast = plan.national(s)
         if fast is not None:
+            if fast.__class__ is _Rejected:
+                raise UnusableValue(str(fast))
             return fast, False
     try:
         number = _parse(s, region_uc)

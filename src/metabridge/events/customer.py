@@ -1,0 +1,214 @@
+"""One event's customer data: incoming ``user`` -> normalized, hashed ``user_data`` and its warnings.
+
+Mapping (:func:`~metabridge.events.mapping.map_user`) and normalization (:mod:`metabridge.identity`) are pure
+functions of the ``user`` object and the connection's identity settings, and real traffic repeats people: the
+same shopper's page views, carts and purchase carry the same ``user`` record. :class:`CustomerCache` keeps the
+whole outcome per ``user`` content, so a person seen again costs one dict look-up instead of mapping and
+normalizing every value again. The part that depends on the event rather than the person (an ``fbc`` built
+from the landing URL's ``fbclid``, at the event's time) is added per event by the pipeline.
+
+A person not in the cache whose record has the usual shape (known keys, one per ``user_data`` key, text
+values) is mapped and normalized in one pass over the record, with the key-by-key resolution done once per
+*shape* (:class:`UserShape`); any other record goes through :func:`map_user` and
+:func:`~metabridge.identity.normalize_user_data`. Tests check that both give the same customer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from metabridge.events.errors import FieldError
+from metabridge.events.mapping import map_user, user_target
+from metabridge.identity import IdentityContext, normalize_user_data
+from metabridge.identity.capi import ValueMemo, record_country, value_memos
+
+__all__ = ["DEFAULT_CACHE_SIZE", "Customer", "CustomerCache", "UserShape", "customer_from_user", "user_shape"]
+
+#: People a connection's cache holds by default. About 3 KB each (the incoming values, which are its key,
+#: and the hashed ``user_data``), so ~100 MB at most per connection; a person is kept at least until
+#: half as many other people have come in after their last event.
+DEFAULT_CACHE_SIZE = 32_768
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """What one ``user`` object becomes; shared by every event that carries the same object content.
+
+    ``keys``: the ``user`` keys it was computed from (part of the cache key). ``user_data`` is read-only by
+    contract (the pipeline copies it into each event). ``fbc_given``: the incoming data had an ``fbc`` (even
+    an unusable one), so none is built from the URL.
+    """
+
+    keys: tuple[Any, ...]
+    user_data: dict[str, str | list[str]]
+    warnings: tuple[FieldError, ...]
+    fbc_given: bool
+
+
+def customer_from_user(
+    user: Mapping[str, Any], overrides: Mapping[str, Any], identity: IdentityContext
+) -> Customer:
+    """Map and normalize ``user`` (with ``integrations.facebook.user_data`` overrides); the general path."""
+    raw_user, origin, warnings = map_user(user, overrides)
+    identity_result = normalize_user_data(raw_user, identity)
+    for issue in identity_result.issues:
+        key = issue.field.removeprefix("user_data.")
+        warnings.append(FieldError(origin.get(key, issue.field), issue.message))
+    return Customer(tuple(user), identity_result.user_data, tuple(warnings), "fbc" in raw_user)
+
+
+@dataclass(frozen=True, slots=True)
+class UserShape:
+    """What the tables say about a ``user`` object with these keys (in this order), resolved once.
+
+    ``clean``: every key is text without surrounding whitespace (as the event model leaves it).
+    ``targets``: the ``user_data`` key of each position, or None when the one-pass path does not apply (an
+    unknown key, two keys for one ``user_data`` key, a key that is not clean). ``origins``: the incoming
+    field each ``user_data`` key comes from, for warnings. ``country_at`` / ``fbc_at``: position of the
+    country / fbc, or -1.
+    """
+
+    clean: bool
+    targets: tuple[str, ...] | None
+    origins: Mapping[str, str]
+    country_at: int
+    fbc_at: int
+
+
+def _shape(keys: tuple[Any, ...]) -> UserShape:
+    clean = all(type(key) is str and key.strip() == key for key in keys)
+    targets = tuple(user_target(key) if clean else None for key in keys)
+    usable = clean and None not in targets and len(set(targets)) == len(targets)
+    return UserShape(
+        clean=clean,
+        targets=targets if usable else None,  # type: ignore[arg-type]
+        origins={target: f"user.{key}" for key, target in zip(keys, targets) if target is not None},
+        country_at=targets.index("country") if "country" in targets else -1,
+        fbc_at=targets.index("fbc") if "fbc" in targets else -1,
+    )
+
+
+_SHAPES: dict[tuple[Any, ...], UserShape] = {}
+#: Shapes kept at most (keys come from callers; real sources send a handful of shapes).
+_SHAPES_LIMIT = 4096
+
+
+def user_shape(keys: tuple[Any, ...]) -> UserShape:
+    """The (cached) :class:`UserShape` of a ``user`` object with ``keys``."""
+    shape = _SHAPES.get(keys)
+    if shape is None:
+        if len(_SHAPES) >= _SHAPES_LIMIT:
+            _SHAPES.clear()
+        shape = _SHAPES[keys] = _shape(keys)
+    return shape
+
+
+class CustomerCache:
+    """Bounded memo ``user`` content -> :class:`Customer` for one connection's identity settings.
+
+    Two generations of at most ``size // 2`` entries each: look-ups hit the young one, or the old one (and the
+    entry moves to the young one); when the young one is full it becomes the old one and the previous old
+    one is dropped. So memory stays under ``size`` entries, and a person is kept while seen again within
+    ``size // 2`` other people: the recency of an LRU at the cost of a plain dict look-up.
+
+    The key is the tuple of the ``user`` values; the entry keeps the tuple of keys, compared on a hit (the
+    values identify a person far more than the key names, which are the same for most people). Only records
+    whose values are all text (or null) are kept: values are compared with ``==``, under which ``1``,
+    ``1.0`` and ``True`` are equal but read differently.
+    """
+
+    __slots__ = ("_half", "_identity", "_memos", "_old", "_young", "size")
+
+    def __init__(self, identity: IdentityContext, size: int = DEFAULT_CACHE_SIZE) -> None:
+        self._identity = identity
+        self.size = size
+        self._half = max(size // 2, 1)
+        self._young: dict[tuple[Any, ...], Customer] = {}
+        self._old: dict[tuple[Any, ...], Customer] = {}
+        self._memos: dict[str | None, Mapping[str, ValueMemo]] = {}  # record country -> value memos
+
+    def __len__(self) -> int:
+        return len(self._young) + len(self._old)
+
+    def get(self, user: dict[str, Any]) -> Customer | None:
+        """The customer of ``user`` (no overrides), or None when its keys need the event model first
+        (a key that is not text or has surrounding whitespace)."""
+        values = tuple(user.values())
+        try:
+            customer = self._young.get(values)
+        except TypeError:  # a list or other unhashable value: the general path, never cached
+            shape = user_shape(tuple(user))
+            return customer_from_user(user, {}, self._identity) if shape.clean else None
+        keys = tuple(user)
+        if customer is not None and customer.keys == keys:
+            return customer
+        customer = self._old.get(values)
+        if customer is not None and customer.keys == keys:
+            self._keep(values, customer)
+            return customer
+        shape = user_shape(keys)
+        if shape.targets is not None:
+            customer = self._one_pass(shape, keys, values)
+            if customer is not None:
+                if self.size:
+                    self._keep(values, customer)
+                return customer
+        if not shape.clean:
+            return None
+        customer = customer_from_user(user, {}, self._identity)
+        if self.size and _text_only(values):
+            self._keep(values, customer)
+        return customer
+
+    def _one_pass(self, shape: UserShape, keys: tuple[Any, ...], values: tuple[Any, ...]) -> Customer | None:
+        """Map and normalize a record of a usable shape in one pass; None when a value is not text."""
+        at = shape.country_at
+        country = record_country(values[at]) if at >= 0 and values[at] is not None and values[at] != "" else None
+        memos = self._memos.get(country)
+        if memos is None:
+            memos = self._memos[country] = value_memos(country, self._identity)
+        user_data: dict[str, str | list[str]] = {}
+        warnings: list[FieldError] | None = None
+        for target, value in zip(shape.targets, values):  # type: ignore[arg-type]
+            if type(value) is not str:
+                if value is None:
+                    continue  # not given
+                return None  # numbers, lists, dates: the general path
+            if not value:
+                continue  # "" is "not given" too (map_user)
+            memo = memos[target]
+            outcome = memo.get(value)
+            if outcome is None:
+                outcome = memo.miss(value)
+            if type(outcome) is str:
+                user_data[target] = outcome
+                continue
+            result, issue = outcome
+            if result is not None:
+                user_data[target] = result
+            if warnings is None:
+                warnings = []
+            warnings.append(FieldError(shape.origins[target], issue.message))
+        at = shape.fbc_at
+        fbc_given = at >= 0 and values[at] is not None and values[at] != ""  # as map_user: "" is not given
+        return Customer(keys, user_data, tuple(warnings) if warnings else (), fbc_given)
+
+    def _keep(self, values: tuple[Any, ...], customer: Customer) -> None:
+        young = self._young
+        if len(young) >= self._half:
+            self._old = young
+            self._young = young = {}
+        young[values] = customer
+
+    def clear(self) -> None:
+        self._young.clear()
+        self._old.clear()
+
+
+def _text_only(values: tuple[Any, ...]) -> bool:
+    for value in values:
+        if value is not None and type(value) is not str:
+            return False
+    return True
