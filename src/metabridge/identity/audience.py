@@ -35,7 +35,10 @@ _NOTHING = Needs.NOTHING
 _rule_for = MEMBER_FIELDS.get
 _sha256 = sha256_constructor
 
-_Outcome = tuple[tuple[tuple[str, str], ...], "str | None", "IssueLevel | None"]
+#: One field value's outcome, flat: (issue message or None, issue level or None, key1, value1, key2, value2 ...).
+#: Flat because up to CACHE_SIZE of them live in the cache: a tuple of strings is untracked by the garbage
+#: collector, nested tuples mostly reach the oldest generation still tracked and set off full collections.
+_Outcome = tuple[Any, ...]
 
 
 @dataclass(slots=True)
@@ -47,38 +50,34 @@ class MemberIdentity:
 
 
 def _outcome(name: str, raw: str, arg: Any) -> _Outcome:
-    """Return ((schema key, value), ...), issue message or None, issue level or None for one field value."""
+    """Normalize one field value: see :data:`_Outcome`."""
     rule: MemberFieldRule = MEMBER_FIELDS[name]
     s = raw.strip()
     if not s:
-        return (), EMPTY, "dropped"
+        return EMPTY, "dropped"
     if len(s) == 64 and is_sha256_hex(s) and any(hashed for _, _, hashed in rule.outputs):
         # An existing hash can only stand for the field's own key, not for a projection of it.
         digest = s.lower()
-        pairs = tuple((key, digest) for key, project, hashed in rule.outputs if hashed and project is None)
+        pairs = tuple(x for key, project, hashed in rule.outputs if hashed and project is None for x in (key, digest))
         lost = [key for key, project, _ in rule.outputs if project is not None]
         if not lost:
-            return pairs, None, None
-        message = HASHED_CANNOT_PROJECT.format(keys="/".join(lost))
-        return pairs, message, ("warning" if pairs else "dropped")
+            return (None, None, *pairs)
+        return (HASHED_CANNOT_PROJECT.format(keys="/".join(lost)), "warning" if pairs else "dropped", *pairs)
     try:
         value = rule.normalize(s) if rule.needs is _NOTHING else rule.normalize(s, arg)
     except UnusableValue as exc:
-        return (), str(exc), "dropped"
+        return str(exc), "dropped"
+    warning = rule.warn(s, arg) if rule.warn is not None else None
+    level = "warning" if warning is not None else None
     outputs = rule.outputs
     if len(outputs) == 1 and outputs[0][1] is None:  # most fields: one key, the value itself
         key, _, hashed = outputs[0]
-        pairs = ((key, _sha256(value.encode("utf-8")).hexdigest() if hashed else value),)
-    else:
-        pairs = tuple(
-            (key, _sha256((project(value) if project is not None else value).encode("utf-8")).hexdigest()
-             if hashed else value)
-            for key, project, hashed in outputs
-        )
-    if rule.warn is None:
-        return pairs, None, None
-    warning = rule.warn(s, arg)
-    return pairs, warning, ("warning" if warning is not None else None)
+        return warning, level, key, _sha256(value.encode("utf-8")).hexdigest() if hashed else value
+    flat: list[Any] = [warning, level]
+    for key, project, hashed in outputs:
+        projected = project(value) if project is not None else value
+        flat += (key, _sha256(projected.encode("utf-8")).hexdigest() if hashed else projected)
+    return tuple(flat)
 
 
 #: Fields whose values name one person: a list of members almost never repeats them, so memoizing them
@@ -107,17 +106,20 @@ def normalize_member(member: Mapping[str, Any], ctx: IdentityContext) -> MemberI
             continue
         normalize = _NORMALIZE[name]
         if type(value) is str:  # the common case, without the list handling below
-            pairs, message, level = normalize(name, value, args[rule.needs])
-            if message is not None and level is not None:
-                issues.append(FieldIssue(name, message, level))
-            for key, normalized in pairs:
-                values[key] = normalized
+            outcome = normalize(name, value, args[rule.needs])
+            if outcome[1] is not None:
+                issues.append(FieldIssue(name, outcome[0], outcome[1]))
+            if len(outcome) == 4:
+                values[outcome[2]] = outcome[3]
+            else:
+                for i in range(2, len(outcome), 2):
+                    values[outcome[i]] = outcome[i + 1]
             continue
         if value is None:
             continue
         arg = args[rule.needs]
         items = value if isinstance(value, (list, tuple)) else (value,)
-        chosen: tuple[tuple[str, str], ...] | None = None
+        chosen: _Outcome | None = None
         extra = False
         for item in items:
             if item is None:
@@ -126,9 +128,10 @@ def normalize_member(member: Mapping[str, Any], ctx: IdentityContext) -> MemberI
             if text is None:
                 issues.append(FieldIssue(name, UNREADABLE_TYPE, "dropped"))
                 continue
-            pairs, message, level = normalize(name, text, arg)
-            if message is not None and level is not None:
-                issues.append(FieldIssue(name, message, level))
+            outcome = normalize(name, text, arg)
+            if outcome[1] is not None:
+                issues.append(FieldIssue(name, outcome[0], outcome[1]))
+            pairs = outcome[2:]
             if not pairs:
                 continue
             if chosen is None:
@@ -136,7 +139,8 @@ def normalize_member(member: Mapping[str, Any], ctx: IdentityContext) -> MemberI
             elif pairs != chosen:
                 extra = True
         if chosen is not None:
-            values.update(chosen)
+            for i in range(0, len(chosen), 2):
+                values[chosen[i]] = chosen[i + 1]
         if extra:
             issues.append(FieldIssue(name, ONE_VALUE_ONLY, "warning"))
     return MemberIdentity(values, issues)

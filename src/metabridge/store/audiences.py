@@ -160,18 +160,30 @@ def _existing_keys(conn: Connection, audience_id: str, keys: Sequence[str]) -> s
     return found
 
 
-def upsert_members(conn: Connection, audience_id: str, members: Sequence[Member]) -> tuple[int, int]:
-    """Add or update members (the last of two with one key wins); returns (added, updated)."""
-    latest = {m.key: m for m in members}
+#: A member ready to store: (member_key, data as JSON, identity as JSON).
+MemberRow = tuple[str, str, str]
+
+
+def member_row(member: Member) -> MemberRow:
+    """A member as :func:`upsert_members` stores it.
+
+    A call holds up to 100,000 members between reading and storing them: as tuples of strings (which the
+    garbage collector stops tracking) rather than objects holding dicts, they do not set off full
+    collections of the API process, which took a third of a large call's time.
+    """
+    return member.key, orjson.dumps(member.data).decode(), orjson.dumps(member.identity).decode()
+
+
+def upsert_members(conn: Connection, audience_id: str, rows: Sequence[MemberRow]) -> tuple[int, int]:
+    """Add or update members (:func:`member_row`; the last of two with one key wins); returns (added, updated)."""
+    latest = {row[0]: row for row in rows}
     if not latest:
         return 0, 0
     existing = _existing_keys(conn, audience_id, list(latest))
     now = now_ms()
-    dumps = orjson.dumps
     bulk_upsert(conn, audience_members, ("audience_id", "member_key"), _MEMBER_COLUMNS,
                 ("data", "identity", "updated_at"),
-                [(audience_id, m.key, dumps(m.data).decode(), dumps(m.identity).decode(), now, now)
-                 for m in latest.values()])
+                [(audience_id, key, data, identity, now, now) for key, data, identity in latest.values()])
     return len(latest) - len(existing), len(existing)
 
 

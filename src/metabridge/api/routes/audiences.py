@@ -121,8 +121,9 @@ async def _read_members(request: Request, *, allow_empty: bool) -> list[Any] | N
     return document
 
 
-def _read_all(raw: list[Any]) -> tuple[list[Member], list[dict[str, Any]], list[dict[str, Any]]]:
-    members: list[Member] = []
+def _read_all(raw: list[Any]) -> tuple[list[store.MemberRow], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The valid members as rows to store, the rejected ones (index, field, rule), the warnings."""
+    members: list[store.MemberRow] = []
     rejected: list[dict[str, Any]] = []
     warnings: list[dict[str, Any]] = []
     for index, item in enumerate(raw):
@@ -130,7 +131,7 @@ def _read_all(raw: list[Any]) -> tuple[list[Member], list[dict[str, Any]], list[
         if outcome.warnings:
             warnings.append({"index": index, "warnings": outcome.warnings})
         if isinstance(outcome, Member):
-            members.append(outcome)
+            members.append(store.member_row(outcome))
         else:
             rejected.append(outcome.as_dict())
     return members, rejected, warnings
@@ -233,11 +234,11 @@ def _apply_removes(service: Service, audience_id: str, raw: list[Any] | None) ->
         return MembersChanged(received=0, removed=removed, emptied=True, member_count=0)
     members, rejected, warnings = _read_all(raw)
     with service.engine.begin() as conn:
-        removed = store.delete_members(conn, audience_id, [m.key for m in members])
+        removed = store.delete_members(conn, audience_id, [key for key, _, _ in members])
         if removed:
             store.schedule_sync(conn, audience_id, _debounced(service))
         count = store.count_members(conn, audience_id)
-    distinct = len({m.key for m in members})
+    distinct = len({key for key, _, _ in members})
     return MembersChanged(received=len(raw), removed=removed, not_found=distinct - removed, rejected=rejected,
                           warnings=warnings, member_count=count)  # type: ignore[arg-type]
 
