@@ -232,3 +232,40 @@ def test_rate_limits_are_retried_and_meta_invalid_rows_counted(audience_live: Ru
     assert job["num_invalid_entries"] == 1
     assert "MADID" in job["invalid_samples"][0]["reason"]
     assert len(meta_members(sandbox, dest["meta_audience_id"])) == 1
+
+
+def test_rename_renames_the_meta_audiences_metabridge_created(audience_live: RunningService, sandbox) -> None:
+    live = audience_live
+    eu, us = ad_account(live, "EU", "1001", "tok-eu"), ad_account(live, "US", "2002", "tok-us")
+    audience(live, "season", "Spring buyers")
+    created = link(live, "season", eu, ["email"])
+    theirs = sandbox.create_audience("2002", "Their own list")
+    linked = link(live, "season", us, ["email"], meta_audience_id=theirs)
+    add(live, "season", [{"email": "a@example.com"}])
+    settled(live, "season")
+    assert sandbox.audience(created["meta_audience_id"])["name"] == "Spring buyers"
+
+    answer = live.http.put("/v1/audiences/season", json={"name": "Summer buyers"})
+    assert answer.status_code == 200 and answer.json()["name"] == "Summer buyers"
+    renames = [j for j in settled(live, "season") if j["kind"] == "rename"]
+    assert [(j["destination"], j["status"], j["trigger"]) for j in renames] == [(created["id"], "done", "rename")]
+    assert renames[0]["note"] == "the Meta audience is now named 'Summer buyers'"
+    assert sandbox.audience(created["meta_audience_id"])["name"] == "Summer buyers"  # over POST /{audience_id}
+    assert sandbox.audience(theirs)["name"] == "Their own list"  # linked, not created by metabridge: left alone
+    assert meta_values(sandbox, created["meta_audience_id"], "EMAIL") == {h("a@example.com")}
+    listed = live.http.get("/v1/jobs", params={"audience": "season", "kind": "rename"}).json()
+    assert [j["id"] for j in listed] == [renames[0]["id"]]
+
+    # the same name again (a new description): nothing to rename
+    assert live.http.put("/v1/audiences/season", json={"name": "Summer buyers", "description": "hot"}).status_code == 200
+    assert [j["id"] for j in settled(live, "season") if j["kind"] == "rename"] == [renames[0]["id"]]
+
+    # someone deleted the Meta audience: the rename fails with Meta's error, recorded on the job
+    gone = sandbox.http.delete(f"/v26.0/{created['meta_audience_id']}", params={"access_token": "tok-eu"})
+    assert gone.status_code == 200
+    live.http.put("/v1/audiences/season", json={"name": "Autumn buyers"})
+    failed = [j for j in settled(live, "season") if j["kind"] == "rename" and j["id"] != renames[0]["id"]]
+    assert [(j["status"], j["error"]["code"]) for j in failed] == [("failed", 100)]
+    destination = live.http.get(f"/v1/audiences/season/destinations/{created['id']}").json()
+    assert destination["last_sync"]["result"] == "failed"
+    assert live.http.get(f"/v1/audiences/season/destinations/{linked['id']}").json()["status"] == "active"

@@ -156,7 +156,7 @@ class JobOut(BaseModel):
     id: int
     audience: str
     destination: int
-    kind: Literal["add", "remove", "replace"]
+    kind: Literal["add", "remove", "replace", "rename"]
     scope: Literal["diff", "all"]
     trigger: str
     status: Literal["queued", "running", "done", "failed"]

@@ -9,6 +9,8 @@ and in ``metabridge serve`` (see :mod:`metabridge.delivery.runner`). Per job kin
 - ``add``: members whose row for the destination's keys is not what Meta holds. ``POST /{audience}/users``.
 - ``replace``: ``POST /{audience}/usersreplace`` in one session (``batch_seq`` from 1, ``last_batch_flag``
   on the last batch); Meta then holds exactly what the session sent.
+- ``rename``: ``POST /{audience}`` with the audience's current name, queued when an audience is renamed, for
+  the Meta audiences metabridge created (a Meta audience someone linked keeps the name they gave it).
 
 Both sides are read by keyset pages of at most 10,000 members, and rows are grouped by the schema they are
 sent under, so memory is bounded by the batch size, not the audience size. Adds and removes are pipelined:
@@ -47,7 +49,7 @@ from metabridge.delivery.common import Clock, PollingWorker, default_worker_id
 from metabridge.graph import ErrorClass, GraphClient, GraphError, GraphResponse
 from metabridge.store import audience_jobs as jobs
 from metabridge.store.ad_accounts import StoredAdAccount, get_ad_account, throttle_ad_account
-from metabridge.store.audiences import StoredDestination, get_destination
+from metabridge.store.audiences import StoredDestination, get_audience, get_destination
 
 __all__ = ["AudienceWorker", "REPLACE_SESSION_MS", "needs_person_message"]
 
@@ -272,6 +274,8 @@ class AudienceWorker(PollingWorker):
                 self._run_remove(run, clock)
             elif job["kind"] == "add":
                 self._run_add(run, clock)
+            elif job["kind"] == "rename":
+                self._run_rename(run, clock)
             else:
                 self._run_replace(run, clock)
         except _LostLease:
@@ -317,11 +321,11 @@ class AudienceWorker(PollingWorker):
         run.lease_until = now + self.lease_ms
 
     def _send(self, run: _Run, method: str, edge: str, body: dict[str, Any], clock: Clock) -> GraphResponse:
+        """``method /{meta audience}/{edge}`` (``edge`` "": the audience node itself) with a JSON body."""
         self._before_send(run, clock)
-        return self.graph.request(
-            method, f"{run.destination.meta_audience_id}/{edge}", access_token=run.token,
-            app_secret=run.secret, json=body,
-        )
+        node = run.destination.meta_audience_id
+        return self.graph.request(method, f"{node}/{edge}" if edge else node, access_token=run.token,
+                                  app_secret=run.secret, json=body)
 
     def _commit_batch(self, run: _Run, clock: Clock, response: GraphResponse, sent: int, *,
                       rejected: dict[str, Any], adds: tuple[str, Sequence[_Built]] | None = None,
@@ -558,6 +562,17 @@ class AudienceWorker(PollingWorker):
             note = f"{partial} after {run.job.get('batch_seq') or 0} batches: Meta holds what was sent; " \
                    "the rest is added by the next sync"
         self._finish(run, now, note=note, sync_again=True)
+
+    # -- rename --------------------------------------------------------------------------------------------
+    def _run_rename(self, run: _Run, clock: Clock) -> None:
+        """Give the Meta audience the audience's name as it is now (``POST /{audience_id}`` name=...), so a job
+        queued by several renames sends the last one."""
+        with self.engine.connect() as conn:
+            audience = get_audience(conn, run.destination.audience_id)
+        if audience is None:  # deleted meanwhile (its destinations and jobs go with it)
+            raise _Detached
+        self._send(run, "POST", "", {"name": audience.name}, clock)
+        self._finish(run, clock(), note=f"the Meta audience is now named '{audience.name}'")
 
     # -- failures ------------------------------------------------------------------------------------------
     def _on_graph_error(self, run: _Run, exc: GraphError, now: int) -> None:

@@ -74,6 +74,21 @@ def create_job(
     ).scalar_one())
 
 
+def queue_renames(conn: Connection, audience_id: str, now: int) -> list[int]:
+    """After a rename: a ``rename`` job for each linked destination whose Meta audience metabridge created
+    (named after the audience), unless one is still queued (it will send the newest name)."""
+    d, j = audience_destinations, audience_jobs
+    targets = conn.execute(
+        select(d.c.id).where(d.c.audience_id == audience_id, d.c.status.in_(("active", "paused")),
+                             d.c.created_meta_audience.is_(True),
+                             not_(exists().where(j.c.destination_id == d.c.id, j.c.kind == "rename",
+                                                 j.c.status == "queued")))
+        .order_by(d.c.id)
+    ).scalars().all()
+    return [create_job(conn, audience_id=audience_id, destination_id=destination_id, kind="rename", now=now,
+                       trigger="rename") for destination_id in targets]
+
+
 def _unfinished_for(destination_id: Any) -> Any:
     return exists().where(audience_jobs.c.destination_id == destination_id, audience_jobs.c.status.in_(UNFINISHED))
 

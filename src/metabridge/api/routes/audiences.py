@@ -144,7 +144,10 @@ def _debounced(service: Service) -> int:
 # -- audiences -----------------------------------------------------------------------------------------
 @router.put("/{audience_id}", response_model=AudienceOut)
 def put(body: AudiencePut, request: Request, response: Response, audience_id: str = AudienceId) -> AudienceOut:
-    """Create the audience (201) or rename it (200). A name used by another audience: 409."""
+    """Create the audience (201) or rename it (200). A name used by another audience: 409.
+
+    A rename also renames the Meta audiences metabridge created for it (a ``rename`` job per destination).
+    """
     service = service_of(request)
     with service.engine.begin() as conn:
         other = store.audience_named(conn, body.name)
@@ -152,7 +155,10 @@ def put(body: AudiencePut, request: Request, response: Response, audience_id: st
             raise ApiError(409, f"the name '{body.name}' is already used by audience '{other.id}'",
                            [{"field": "name", "message": f"is already used by audience '{other.id}'"}],
                            audience=other.id)
+        before = store.get_audience(conn, audience_id)
         audience, created = store.put_audience(conn, audience_id, body.name, body.description)
+        if before is not None and before.name != audience.name:
+            jobs.queue_renames(conn, audience_id, now_ms())
     response.status_code = 201 if created else 200
     return audience_out(service, audience)
 

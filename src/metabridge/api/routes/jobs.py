@@ -43,7 +43,7 @@ def list_jobs(
     catalog: str | None = Query(None, description="Catalog id or name: its sync jobs."),
     type: Literal["audience", "catalog"] | None = Query(None, description="Default: catalog when ?catalog= is given."),
     status: str | None = Query(None, pattern="^(queued|running|done|failed)$"),
-    kind: str | None = Query(None, pattern="^(add|remove|replace|sync)$"),
+    kind: str | None = Query(None, pattern="^(add|remove|replace|rename|sync)$"),
     before: int | None = Query(None, description="Only jobs with a smaller number (paging, newest first)."),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[JobOut | CatalogJobOut]:
