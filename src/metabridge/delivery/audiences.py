@@ -536,8 +536,9 @@ class AudienceWorker(PollingWorker):
                         schema, cells, session_id=int(job["session_id"]), batch_seq=1, last_batch=last), clock)
                 guess_second = False
             except GraphError as exc:
-                if (exc.code, exc.subcode) == (2650, 1870159) and batch_seq > 0:
-                    # The session is already closed: Meta got our last batch before a crash.
+                if (exc.code, exc.subcode) == (2650, 1870159) and resumed_session:
+                    # The session is already finished: Meta got our last batch (the only one with the flag)
+                    # before a crash. Its rows, never recorded, are added again by the sync that follows.
                     self._end_replace(run, clock())
                     return
                 if (exc.code, exc.subcode) == (2650, 1870158):
