@@ -5,7 +5,12 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import orjson
 from _service import RunningService, wait_for
+
+from metabridge.delivery.audiences import AudienceWorker
+from metabridge.graph import GraphClient
+from metabridge.timeutil import now_ms
 
 ACCOUNT = "1001"
 
@@ -269,3 +274,45 @@ def test_rename_renames_the_meta_audiences_metabridge_created(audience_live: Run
     destination = live.http.get(f"/v1/audiences/season/destinations/{created['id']}").json()
     assert destination["last_sync"]["result"] == "failed"
     assert live.http.get(f"/v1/audiences/season/destinations/{linked['id']}").json()["status"] == "active"
+
+
+class RecordingGraph(GraphClient):
+    """The worker's Graph client, keeping what each ``/users`` request carried where."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.users: list[tuple[str, list[str], int]] = []  # (method, query parameter names, rows in the body)
+
+    def _send(self, prepared: Any, *, secrets: Any) -> Any:
+        if prepared.url.endswith("/users"):
+            rows = len(orjson.loads(prepared.content)["payload"]["data"]) if prepared.content else 0
+            self.users.append((prepared.method, [name for name, _ in prepared.params], rows))
+        return super()._send(prepared, secrets=secrets)
+
+
+def test_batches_hold_at_most_10000_rows_and_removes_go_in_the_body(audience_api: RunningService, sandbox) -> None:
+    api = audience_api  # the API alone; the worker runs here, with a client that records its requests
+    audience(api, "wide", "Wide")
+    dest = link(api, "wide", ad_account(api), ["email"])
+    add(api, "wide", [{"email": f"w{i}@example.com"} for i in range(10_003)])
+    with RecordingGraph(base_url=sandbox.base_url) as graph:
+        worker = AudienceWorker(api.service.engine, api.service.settings, api.service.box, graph)
+        worker.run_once(now_ms=now_ms() + 60_000)  # past the debounce
+        remove(api, "wide", [{"email": f"w{i}@example.com"} for i in range(10_002)])
+        worker.run_once(now_ms=now_ms() + 60_000)
+    assert graph.users == [("POST", ["access_token"], 10_000), ("POST", ["access_token"], 3),
+                           ("DELETE", ["access_token"], 10_000), ("DELETE", ["access_token"], 2)]
+    assert meta_values(sandbox, dest["meta_audience_id"], "EMAIL") == {h("w10002@example.com")}
+
+
+def test_meta_audience_listing_follows_every_page(audience_api: RunningService, sandbox) -> None:
+    api = audience_api
+    account = ad_account(api)
+    made = {sandbox.create_audience(ACCOUNT, f"List {i}") for i in range(130)}
+    listed = api.http.get(f"/v1/ad-accounts/{account}/meta-audiences").json()
+    assert {a["id"] for a in listed["data"]} == made and listed["count"] == 130 and listed["pages"] == 2
+    # Meta's "please reduce the amount of data you're asking for" (code 1): smaller pages, still everything
+    sandbox.add_fault(count=1, path_contains="/customaudiences", error={
+        "code": 1, "http_status": 500, "message": "Please reduce the amount of data you're asking for, then retry"})
+    listed = api.http.get(f"/v1/ad-accounts/{account}/meta-audiences").json()
+    assert {a["id"] for a in listed["data"]} == made and listed["pages"] == 6
