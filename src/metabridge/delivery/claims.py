@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, union_all, update
+from sqlalchemy import BigInteger, Connection, and_, any_, bindparam, func, insert, literal, or_, select, union_all, update
+from sqlalchemy.dialects import postgresql
 
 from metabridge.store.schema import connections, delivery_requests, events
 
@@ -41,7 +42,7 @@ __all__ = [
 
 #: Meta accepts at most 1,000 events per request (D-USE); a claim never takes more.
 BATCH_LIMIT = 1_000
-#: ids per ``IN (...)``: far under SQLite's and PostgreSQL's bound-parameter limits.
+#: ids per ``IN (...)`` on SQLite: far under its bound-parameter limit.
 _CHUNK = 500
 
 
@@ -61,7 +62,11 @@ class ClaimedEvent(NamedTuple):
     last_error: Any = None  # ``detail`` of the previous failed attempt, reported if the event fails
 
 
-def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
+def _chunks(conn: Connection, ids: Sequence[int]) -> Iterator[list[int]]:
+    """``ids`` in pieces for ``IN (...)`` on SQLite; whole on PostgreSQL, where they go as one array."""
+    if conn.dialect.name == "postgresql":
+        yield list(ids)
+        return
     for start in range(0, len(ids), _CHUNK):
         yield list(ids[start:start + _CHUNK])
 
@@ -182,21 +187,27 @@ def claim_batch(
     return claimed
 
 
-def _mine(worker_id: str, ids: Sequence[int]) -> Any:
+def _mine(conn: Connection, worker_id: str, ids: Sequence[int]) -> Any:
     """Rows of ``ids`` still leased by ``worker_id``.
 
-    The status test is written so that no index can serve it (``status || ''``): without statistics
-    SQLite otherwise walks ``ix_events_due`` over every pending event of every connection, checking each
-    against the id list, instead of looking the ids up by primary key.
+    PostgreSQL gets the ids as one array parameter (``id = ANY(...)``): psycopg does not cache the
+    parsing of long statements, and parsed one with 500 placeholders anew on every call. The status test
+    is written so that no index can serve it (``status || ''``): without statistics SQLite otherwise
+    walks ``ix_events_due`` over every pending event of every connection, checking each against the id
+    list, instead of looking the ids up by primary key.
     """
-    return and_(events.c.id.in_(ids), events.c.lease_owner == worker_id, events.c.status.concat("") == "pending")
+    if conn.dialect.name == "postgresql":
+        by_id = events.c.id == any_(literal(list(ids), postgresql.ARRAY(BigInteger)))
+    else:
+        by_id = events.c.id.in_(ids)
+    return and_(by_id, events.c.lease_owner == worker_id, events.c.status.concat("") == "pending")
 
 
 def _update_mine(conn: Connection, worker_id: str, ids: Sequence[int], **values: Any) -> int:
     """Apply ``values`` to the rows of ``ids`` still leased by ``worker_id``; returns how many."""
     changed = 0
-    for chunk in _chunks(ids):
-        changed += conn.execute(update(events).where(_mine(worker_id, chunk)).values(**values)).rowcount
+    for chunk in _chunks(conn, ids):
+        changed += conn.execute(update(events).where(_mine(conn, worker_id, chunk)).values(**values)).rowcount
     return changed
 
 
@@ -209,9 +220,9 @@ def renew_lease(
     changed and the row is not returned, so the caller drops it from the request.
     """
     held: list[int] = []
-    for chunk in _chunks(ids):
+    for chunk in _chunks(conn, ids):
         rows = conn.execute(
-            update(events).where(_mine(worker_id, chunk))
+            update(events).where(_mine(conn, worker_id, chunk))
             .values(lease_expires_at=now_ms + lease_ms).returning(events.c.id)
         )
         held.extend(row.id for row in rows)
