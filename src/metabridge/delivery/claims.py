@@ -21,7 +21,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Connection, and_, any_, bindparam, func, insert, literal, or_, select, union_all, update
+from sqlalchemy import (
+    BigInteger, Connection, and_, any_, bindparam, func, insert, literal, or_, select, union_all, update,
+)
 from sqlalchemy.dialects import postgresql
 
 from metabridge.store.schema import connections, delivery_requests, events
