@@ -21,6 +21,10 @@ from metabridge.timeutil import now_ms
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_EVERY_S = 600.0
+#: Pause of an idle audience or catalog loop. Their work is debounced or scheduled (seconds to hours), and an
+#: idle pass costs several ms of CPU and, on SQLite, the write lock: polling them 5 times a second like
+#: event delivery would take CPU from ingest for nothing.
+SYNC_IDLE_SLEEP_S = 1.0
 #: Event delivery loops per process. While one waits for Meta's answer, another claims, records outcomes
 #: or sends: a single loop left the database idle during every request and Meta idle during every claim.
 #: Claims are leased and disjoint, so the loops never send the same event.
@@ -44,7 +48,7 @@ def _sync_audiences(service: Service, stop: threading.Event) -> None:
     from metabridge.delivery.audiences import AudienceWorker
 
     with service.graph_client() as graph:
-        AudienceWorker(service.engine, service.settings, service.box, graph).run(stop)
+        AudienceWorker(service.engine, service.settings, service.box, graph).run(stop, SYNC_IDLE_SLEEP_S)
 
 
 def _sync_catalogs(service: Service, stop: threading.Event) -> None:
@@ -52,7 +56,7 @@ def _sync_catalogs(service: Service, stop: threading.Event) -> None:
     from metabridge.delivery.catalogs import CatalogWorker
 
     with service.graph_client() as graph:
-        CatalogWorker(service.engine, service.settings, service.box, graph).run(stop)
+        CatalogWorker(service.engine, service.settings, service.box, graph).run(stop, SYNC_IDLE_SLEEP_S)
 
 
 def _deliver(service: Service, stop: threading.Event) -> None:
