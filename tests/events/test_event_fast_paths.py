@@ -241,3 +241,56 @@ def test_fbc_from_the_url_is_per_event_and_never_cached() -> None:
     again = pipeline.process({"event": "Lead", "event_id": "4", "timestamp": NOW_S, "url": "https://a.example/",
                               "user": dict(user)}, index=3, now_ms=NOW_MS)
     assert again.server_event["user_data"]["em"] == none.server_event["user_data"]["em"] != "changed by a caller"
+
+
+def test_values_holding_the_key_separator_are_not_cached_but_still_right() -> None:
+    identity = ConnectionSettings().identity_context()
+    cache = CustomerCache(identity)
+    tricky = {"external_id": "a\x1fb", "zip": "c"}
+    other = {"external_id": "a", "zip": "b\x1fc"}  # joins to the same text: must not share an entry
+    for user in (tricky, other, tricky):
+        got = cache.get(dict(user))
+        expected = customer_from_user(user, {}, identity)
+        assert got is not None and got.user_data == expected.user_data
+    assert len(cache) == 0
+
+
+def test_null_and_empty_values_are_both_not_given() -> None:
+    identity = ConnectionSettings().identity_context()
+    cache = CustomerCache(identity)
+    with_null = cache.get({"email": "ana@example.com", "phone": None, "fbc": None})
+    with_empty = cache.get({"email": "ana@example.com", "phone": "", "fbc": ""})
+    assert with_null is with_empty  # one entry: both mean "not given", as in the general path
+    expected = customer_from_user({"email": "ana@example.com", "phone": None, "fbc": ""}, {}, identity)
+    assert (with_null.user_data, with_null.warnings, with_null.fbc_given) == (
+        expected.user_data, expected.warnings, expected.fbc_given
+    )
+
+
+def _fbclid_reference(url: str) -> str | None:
+    from urllib.parse import parse_qs, urlsplit
+
+    if "fbclid=" not in url:
+        return None
+    try:
+        values = parse_qs(urlsplit(url).query, keep_blank_values=False).get("fbclid")
+    except ValueError:
+        return None
+    return values[0] if values else None
+
+
+def test_fbclid_reading_equals_urlsplit_and_parse_qs() -> None:
+    from metabridge.events.mapping import fbclid_from_url
+
+    pieces = ["https://", "http://", "", "shop.example", "/p", "?", "#", "&", "=", "fbclid=", "fbclid", "AbC",
+              "x=1", "%41", "+", ";", "[", "]", "::1", " ", "\t", "é", "?fbclid=Z", "&fbclid=", "fbclid=Q#", "@"]
+    rng = random.Random(11)
+    checked = 0
+    for _ in range(40_000):
+        url = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 10)))
+        if "fbclid=" in url:
+            assert fbclid_from_url(url) == _fbclid_reference(url), url
+            checked += 1
+    assert checked > 10_000
+    assert fbclid_from_url("https://a.example/?utm=x&fbclid=IwAR-x_1&b=2") == "IwAR-x_1"
+    assert fbclid_from_url("http://[::1/?fbclid=x") is None  # urlsplit refuses the host: no fbclid, no crash

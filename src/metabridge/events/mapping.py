@@ -1,7 +1,9 @@
 """Incoming ``user`` / ``properties`` to Conversions API ``user_data`` (raw) and ``custom_data``.
 
 Driven by the tables in :mod:`metabridge.events.fields`. Customer data leaves this module *raw*, keyed by
-CAPI keys; :mod:`metabridge.identity` normalizes and hashes it.
+CAPI keys; :mod:`metabridge.identity` normalizes and hashes it. The property and item tables are resolved
+once per set of incoming keys (a *plan*: which rules apply, from which of their sources), so mapping an
+event only walks the rules it needs.
 """
 
 from __future__ import annotations
@@ -77,10 +79,27 @@ def map_user(user: Mapping[str, Any], overrides: Mapping[str, Any]) -> tuple[dic
 
 
 def fbclid_from_url(url: str | None) -> str | None:
-    """The ``fbclid`` query parameter of a landing URL, exactly as written (it is case-sensitive)."""
+    """The ``fbclid`` query parameter of a landing URL, exactly as written (it is case-sensitive).
+
+    What ``parse_qs(urlsplit(url).query)["fbclid"][0]`` gives (the first non-empty value, decoded); None
+    when there is none or the URL cannot be split. A plain URL (printable ASCII, no brackets, nothing
+    percent- or plus-encoded in its query) is read directly: ``urlsplit`` and ``parse_qs`` would only cut
+    it at the same ``#``, ``?``, ``&`` and ``=`` (tests compare both on random URLs).
+    """
     if not url or "fbclid=" not in url:
         return None
-    values = parse_qs(urlsplit(url).query, keep_blank_values=False).get("fbclid")
+    if url.isascii() and url.isprintable() and "[" not in url and "]" not in url:
+        query = url.split("#", 1)[0].partition("?")[2]
+        if "%" not in query and "+" not in query:
+            for pair in query.split("&"):
+                name, _, value = pair.partition("=")
+                if value and name == "fbclid":
+                    return value
+            return None
+    try:
+        values = parse_qs(urlsplit(url).query, keep_blank_values=False).get("fbclid")
+    except ValueError:  # an unreadable URL (e.g. a broken IPv6 host) has no usable fbclid
+        return None
     return values[0] if values else None
 
 
@@ -167,7 +186,7 @@ def _number(value: Any) -> int | float | None:
 #: finite). The two types let the usual values skip the converter call.
 _Step = tuple[str, str, tuple[str, ...], Callable[[Any], Any], "type | None", "type | None"]
 
-#: Per conversion: the type whose values it returns as they are, and the one it returns as they are when finite.
+#: Per conversion: the type whose values it returns as they are, and the one it returns as is when finite.
 _UNCHANGED: Mapping[Conversion, tuple[type | None, type | None]] = {
     "raw": (None, None), "text": (str, None), "currency": (None, None), "number": (int, float),
     "integer": (int, None),
@@ -181,7 +200,8 @@ def _steps(keys: tuple[Any, ...], rules: tuple[PropertyRule, ...]) -> tuple[_Ste
     for rule in rules:
         sources = tuple(name for name in rule.sources if name in present)
         if sources:
-            steps.append((rule.target, sources[0], sources[1:], _CONVERTERS[rule.convert], *_UNCHANGED[rule.convert]))
+            convert = rule.convert
+            steps.append((rule.target, sources[0], sources[1:], _CONVERTERS[convert], *_UNCHANGED[convert]))
     return tuple(steps)
 
 
@@ -273,6 +293,9 @@ def properties_plan(properties: Mapping[str, Any]) -> PropertiesPlan:
     return _PROPERTIES_PLANS[tuple(properties)]
 
 
+_ITEM_NEEDS_ID = "every item needs an id (contents[].id)"
+
+
 def _item(item: Any, where: tuple[Any, ...], errors: list[FieldError]) -> dict[str, Any] | None:
     if item.__class__ is not dict and not isinstance(item, Mapping):
         errors.append(FieldError(".".join(map(str, where)), "must be an object with at least an id"))
@@ -281,7 +304,7 @@ def _item(item: Any, where: tuple[Any, ...], errors: list[FieldError]) -> dict[s
     if "quantity" not in content:
         content["quantity"] = 1
     if "id" not in content:
-        errors.append(FieldError(".".join(map(str, (*where, "id"))), "every item needs an id (contents[].id)"))
+        errors.append(FieldError(".".join(map(str, (*where, "id"))), _ITEM_NEEDS_ID))
     return content
 
 

@@ -200,17 +200,17 @@ def parse_event(raw: Any) -> IncomingEvent | list[FieldError]:
 ACTION_SOURCES: frozenset[str] = frozenset(get_args(ActionSource))
 MESSAGING_CHANNELS: frozenset[str] = frozenset(get_args(MessagingChannel))
 
-#: :func:`read_plain_event`'s answer: the :class:`IncomingEvent` fields ``event``, ``event_id``, ``timestamp_ms``,
-#: ``url``, ``referrer_url``, ``action_source``, ``messaging_channel``, ``consent_categories``, ``user`` and
-#: ``properties``, in that order.
+#: :func:`read_plain_event`'s answer: the :class:`IncomingEvent` fields ``event``, ``event_id``,
+#: ``timestamp_ms``, ``url``, ``referrer_url``, ``action_source``, ``messaging_channel``,
+#: ``consent_categories``, ``user`` and ``properties``, in that order.
 PlainEvent = tuple[
-    str, "str | None", "int | None", "str | None", "str | None", "str | None", "str | None", "list[str] | None",
-    "dict[str, Any]", "dict[str, Any]",
+    str, "str | None", "int | None", "str | None", "str | None", "str | None", "str | None",
+    "list[str] | None", "dict[str, Any]", "dict[str, Any]",
 ]
 
 
 def read_plain_event(raw: dict[str, Any]) -> PlainEvent | None:
-    """The fields :class:`IncomingEvent` would hold for ``raw``, without running the model, when ``raw`` is *plain*.
+    """The fields :class:`IncomingEvent` would hold for ``raw``, without the model, when ``raw`` is *plain*.
 
     Plain: every field it has already has the type the model wants and nothing to strip, convert or reject
     (no surrounding whitespace, lengths within the model's limits, a known action source) and there is no

@@ -15,7 +15,13 @@ from typing import Any, Literal
 
 import orjson
 
-from metabridge.events.customer import DEFAULT_CACHE_SIZE, Customer, CustomerCache, customer_from_user
+from metabridge.events.customer import (
+    DEFAULT_CACHE_SIZE,
+    Customer,
+    CustomerCache,
+    customer_from_user,
+    user_shape,
+)
 from metabridge.events.errors import FieldError
 from metabridge.events.mapping import PropertiesPlan, fbclid_from_url, map_properties, properties_plan
 from metabridge.events.model import IncomingEvent, PlainEvent, parse_event, read_plain_event
@@ -23,7 +29,7 @@ from metabridge.events.names import EventNameResolver
 from metabridge.events.policy import has_consent, meets_matching_policy
 from metabridge.events.rules import check_event
 from metabridge.events.settings import ConnectionSettings
-from metabridge.identity import normalize_user_data
+from metabridge.identity.capi import normalize_value
 
 Action = Literal["send", "skip"]
 #: Why an event is not sent. ``invalid``: Meta would reject it (errors name the fields);
@@ -92,7 +98,9 @@ class EventPipeline:
     without running the pydantic model. Both give exactly what the uncached, validated path gives.
     """
 
-    def __init__(self, settings: ConnectionSettings, *, customer_cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+    def __init__(
+        self, settings: ConnectionSettings, *, customer_cache_size: int = DEFAULT_CACHE_SIZE
+    ) -> None:
         self.settings = settings
         self._names = EventNameResolver(settings.event_names)
         self._identity = settings.identity_context()
@@ -127,7 +135,7 @@ class EventPipeline:
     ) -> Decision | None:
         """:meth:`process` for an event the model would take as it is; None when the model must read it
         after all (a ``user`` or ``properties`` key it would strip or reject)."""
-        name, event_id, time_ms, url, referrer_url, action_source, channel, categories, user, properties = plain
+        name, event_id, time_ms, url, referrer, action_source, channel, categories, user, properties = plain
         plan = None
         if properties:
             plan = properties_plan(properties)
@@ -135,7 +143,7 @@ class EventPipeline:
                 return None
         consent = self._consent
         if consent is not None and (categories is None or consent not in categories):
-            if not _plain_keys(user):
+            if not user_shape(tuple(user)).clean:
                 return None
             event_id = event_id if event_id is not None else stable_event_id(raw)
             return Decision(index, event_id, self._names(name), "skip", "no_consent", [], [])
@@ -146,7 +154,7 @@ class EventPipeline:
             event_id = stable_event_id(raw)
         return self._decide(
             index, self._names(name), event_id, action_source, channel, time_ms or received_ms or now_ms, url,
-            referrer_url, customer, properties, plan, _NO_OVERRIDES, None, now_ms,
+            referrer, customer, properties, plan, _NO_OVERRIDES, None, now_ms,
         )
 
     def transform(
@@ -206,9 +214,14 @@ class EventPipeline:
         if not customer.fbc_given and url and "fbclid=" in url:
             fbclid = fbclid_from_url(url)
             if fbclid:  # an fbc built from the landing URL, at the event's time: per event, never cached
-                built = normalize_user_data({"fbc": f"fb.1.{time_ms}.{fbclid}"}, self._identity)
-                user_data.update(built.user_data)
-                warnings.extend(FieldError("url", issue.message) for issue in built.issues)
+                outcome = normalize_value("fbc", f"fb.1.{time_ms}.{fbclid}", self._identity)
+                if outcome.__class__ is str:
+                    user_data["fbc"] = outcome  # type: ignore[assignment]
+                else:
+                    value, issue = outcome  # type: ignore[misc]
+                    if value is not None:
+                        user_data["fbc"] = value
+                    warnings.append(FieldError("url", issue.message))
         custom_data, errors = map_properties(properties, custom_overrides, plan)
 
         server_event: dict[str, Any] = {
@@ -238,18 +251,15 @@ class EventPipeline:
         errors.extend(check_event(server_event, now_ms // 1000))
         if errors:
             return Decision(index, event_id, event_name, "skip", "invalid", errors, warnings)
-        if not meets_matching_policy(user_data, self._matching, event_name):
+        if not (customer.meets_baseline and self._matching == "meta") and not meets_matching_policy(
+            user_data, self._matching, event_name
+        ):
             return Decision(index, event_id, event_name, "skip", "insufficient_customer_data", [FieldError(
                 "user",
                 "not enough customer information to match under the "
                 f"'{self._matching}' policy (keys: {', '.join(sorted(user_data)) or 'none'})",
             )], warnings)
         return Decision(index, event_id, event_name, "send", None, errors, warnings, server_event)
-
-
-def _plain_keys(user: Mapping[str, Any]) -> bool:
-    """Keys the event model keeps as they are (text without surrounding whitespace)."""
-    return all(type(key) is str and key.strip() == key for key in user)
 
 
 def _text_or_none(value: Any) -> str | None:

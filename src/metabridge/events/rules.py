@@ -49,10 +49,19 @@ CONTENT_TYPES: frozenset[str] = frozenset({"product", "product_group"})
 DELIVERY_CATEGORIES: frozenset[str] = frozenset({"in_store", "curbside", "home_delivery"})
 CURRENCY_CODES: frozenset[str] = frozenset(currency.alpha_3 for currency in pycountry.currencies)
 
+_URL_SCHEMES = ("http://", "https://")
+_ITEM_NEEDS_ID = "every item needs an id (contents[].id)"
+
 
 #: action source -> (max age in seconds, max age in days, required ``(field, incoming field, user_data key or
 #: None)``), resolved once per action source so that the per-event check is a single look-up.
 _SOURCE_RULES: dict[str, tuple[int, int, tuple[tuple[str, str, str | None], ...]]] = {}
+
+
+def _user_data_key(meta_field: str) -> str | None:
+    """``user_data.client_user_agent`` -> ``client_user_agent``; None for a field of the event itself."""
+    prefix = "user_data."
+    return meta_field[len(prefix):] if meta_field.startswith(prefix) else None
 
 
 def _source_rules(action_source: str) -> tuple[int, int, tuple[tuple[str, str, str | None], ...]]:
@@ -60,7 +69,7 @@ def _source_rules(action_source: str) -> tuple[int, int, tuple[tuple[str, str, s
     if rules is None:
         max_days = MAX_AGE_DAYS.get(action_source, DEFAULT_MAX_AGE_DAYS)
         required = tuple(
-            (meta_field, incoming, meta_field.removeprefix("user_data.") if meta_field.startswith("user_data.") else None)
+            (meta_field, incoming, _user_data_key(meta_field))
             for meta_field, incoming in REQUIRED_BY_ACTION_SOURCE.get(action_source, ())
         )
         rules = _SOURCE_RULES[action_source] = (max_days * DAY_SECONDS, max_days, required)
@@ -72,8 +81,7 @@ def check_event(event: Mapping[str, Any], now_s: int) -> list[FieldError]:
     errors: list[FieldError] = []
     action_source = event["action_source"]
     user_data: Mapping[str, Any] = event["user_data"]
-    rules = _SOURCE_RULES.get(action_source) or _source_rules(action_source)
-    max_age, max_days, required = rules
+    max_age, max_days, required = _SOURCE_RULES.get(action_source) or _source_rules(action_source)
 
     age = now_s - event["event_time"]
     if age > max_age:
@@ -103,13 +111,12 @@ def check_event(event: Mapping[str, Any], now_s: int) -> list[FieldError]:
     if required_data:
         for key, incoming in required_data:
             if custom_data is None or custom_data.get(key) is None:
-                errors.append(FieldError(incoming, f"is required for {event['event_name']} (custom_data.{key})"))
+                errors.append(FieldError(
+                    incoming, f"is required for {event['event_name']} (custom_data.{key})"
+                ))
     if custom_data:
         _check_custom_data(custom_data, errors)
     return errors
-
-
-_URL_SCHEMES = ("http://", "https://")
 
 
 def _check_custom_data(custom_data: Mapping[str, Any], errors: list[FieldError]) -> None:
@@ -132,4 +139,4 @@ def _check_custom_data(custom_data: Mapping[str, Any], errors: list[FieldError])
             return
         for index, content in enumerate(contents):
             if (content.__class__ is not dict and not isinstance(content, Mapping)) or not content.get("id"):
-                errors.append(FieldError(f"properties.items.{index}.id", "every item needs an id (contents[].id)"))
+                errors.append(FieldError(f"properties.items.{index}.id", _ITEM_NEEDS_ID))

@@ -172,7 +172,9 @@ class _RegionPlan:
 
 
 #: Length outcomes after which ``parse`` keeps a national prefix it could strip.
-_KEEPS_PREFIX = frozenset({ValidationResult.TOO_SHORT, _IS_POSSIBLE_LOCAL_ONLY, ValidationResult.INVALID_LENGTH})
+_KEEPS_PREFIX = frozenset(
+    {ValidationResult.TOO_SHORT, _IS_POSSIBLE_LOCAL_ONLY, ValidationResult.INVALID_LENGTH}
+)
 
 
 _PLANS: dict[str, _RegionPlan | None] = {}
