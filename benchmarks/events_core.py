@@ -13,8 +13,11 @@ Data sets (:mod:`benchmarks.synthetic`, fixed seed): ``repeated`` = N events fro
 
 Method: every run is a fresh subprocess (so no cache of one run helps the next, and peak memory is that
 process's own), pinned to one CPU core (the quietest one over 0.25 s before it starts; the machine may be
-shared). It loads the pre-generated events, warms up on 500 events of *other* people (imports, lazily
-loaded tables), then times one pass by its CPU time (``--clock wall`` for wall-clock time; the process is
+shared). It decodes the pre-generated events from JSON, as a service gets them from a request (so no two
+events share a string object), warms up on 500 events of *other* people (imports, lazily loaded tables),
+moves the loaded data out of the cyclic GC's reach (``gc.freeze()``: a service holds one request's events,
+not 100,000; without it every full collection re-scans the data set, which costs the SDK, which allocates
+more, the most), then times one pass by its CPU time (``--clock wall`` for wall-clock time; the process is
 single-threaded and pinned, so CPU time is its one-core time without the waits other processes cause).
 Rate = best of ``--runs`` runs (interleaved metabridge/SDK).
 Peak memory = peak resident memory of the timed pass above the process's resident memory when the pass
