@@ -14,8 +14,8 @@ and in ``metabridge serve`` (see :mod:`metabridge.delivery.runner`). Per job kin
 
 Both sides are read by keyset pages of at most 10,000 members, and rows are grouped by the schema they are
 sent under, so memory is bounded by the batch size, not the audience size. Adds and removes are pipelined:
-one batch is sent (and committed) by a second thread while the next one is read and built, one request in
-flight at a time. Every acknowledged batch commits its effect on ``destination_members`` together with the
+a batch travels (sent by a second thread) while the next one is read and built and the previous one is
+recorded, one request in flight at a time (:class:`_InFlight`). Every acknowledged batch commits its effect on ``destination_members`` together with the
 job's counters and lease (see :mod:`metabridge.store.audience_jobs`): a crashed job resumes from the tables
 without losing or double-counting rows.
 
@@ -140,40 +140,43 @@ class _Detached(Exception):
 
 
 class _InFlight:
-    """Sends a batch (and commits it) in a second thread while this one builds the next batch.
+    """Batches sent by a second thread while this one builds the next batch and records the previous one.
 
-    At most one request is in flight and batches go out in the order they were built, so Meta still sees
-    one request at a time per destination; what overlaps is the worker reading and building rows with
-    Meta (or the sandbox) answering. Each batch still commits on its own once Meta acknowledged it, so a
-    crash loses nothing and counts nothing twice. An error of the batch in flight is raised here, by the
-    next :meth:`submit` or at the end of the ``with`` block.
+    One request is in flight at a time and batches go out in the order they were built, so Meta still sees
+    one request at a time per destination. :meth:`submit` waits for the previous batch's answer, sends the
+    new batch, then records the previous one (``commit``) while the new one travels: the worker's reading,
+    building and recording overlap Meta (or the sandbox) answering. Recording stays in this thread, so the
+    database work never waits for the interpreter lock held by the building. Each batch still commits only
+    once Meta acknowledged it, so a crash loses nothing and counts nothing twice. What a send raised is
+    raised here, by the next :meth:`submit` or by :meth:`drain`.
     """
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: Future[None] | None = None
+        self._pending: tuple[Future[GraphResponse], Callable[[GraphResponse], None]] | None = None
 
-    def submit(self, send: Callable[[], None]) -> None:
-        self.wait()
+    def submit(self, send: Callable[[], GraphResponse], commit: Callable[[GraphResponse], None]) -> None:
+        previous, self._pending = self._pending, None
+        answer = previous[0].result() if previous is not None else None
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="metabridge-audience-send")
-        self._pending = self._pool.submit(send)
+        self._pending = (self._pool.submit(send), commit)
+        if previous is not None and answer is not None:
+            previous[1](answer)
 
-    def wait(self) -> None:
-        """Until the batch in flight is acknowledged and committed; raises what sending it raised."""
+    def drain(self) -> None:
+        """Wait for the last batch's answer and record it."""
         pending, self._pending = self._pending, None
         if pending is not None:
-            pending.result()
+            pending[1](pending[0].result())
 
     def __enter__(self) -> _InFlight:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+    def __exit__(self, *_: object) -> None:
         try:
-            if exc_type is None:
-                self.wait()
-            elif self._pending is not None:  # already failing: let the batch in flight end, keep that error
-                wait_for_futures([self._pending])
+            if self._pending is not None:  # failing: let the batch in flight end unrecorded (it is resent later)
+                wait_for_futures([self._pending[0]])
                 self._pending = None
         finally:
             if self._pool is not None:
@@ -397,27 +400,29 @@ class AudienceWorker(PollingWorker):
                         self._send_removes(run, flight, schema, groups.pop(schema), clock)
             for schema, group in groups.items():
                 self._send_removes(run, flight, schema, group, clock)
+            flight.drain()
         self._finish(run, clock())
 
     def _send_removes(self, run: _Run, flight: _InFlight, schema: str, group: list[tuple[str, list[str]]],
                       clock: Clock) -> None:
-        body = users_body(schema.split(","), [cells for _, cells in group])
+        body = users_body(schema_of(schema), [cells for _, cells in group])
         rejected = run.rejected.as_values()
-
-        def send() -> None:
-            response = self._send(run, "DELETE", "users", body, clock)
-            self._commit_batch(run, clock, response, len(group), rejected=rejected, removes=[key for key, _ in group])
-
-        flight.submit(send)
+        flight.submit(lambda: self._send(run, "DELETE", "users", body, clock),
+                      lambda answer: self._commit_batch(run, clock, answer, len(group), rejected=rejected,
+                                                        removes=[key for key, _ in group]))
 
     # -- add -----------------------------------------------------------------------------------------------
     def _run_add(self, run: _Run, clock: Clock) -> None:
-        build, decode = RowBuilder(run.columns, run.destination.keys), jobs.decode
+        build, loads = RowBuilder(run.columns, run.destination.keys), orjson.loads
         groups: dict[str, list[_Built]] = {}
         with _InFlight() as flight:
             for page in self._pages(jobs.member_candidates, run):
                 for key, identity, held in page:
-                    row = build(decode(identity))
+                    try:
+                        values = loads(identity)
+                    except orjson.JSONDecodeError:
+                        values = jobs.decode(identity)
+                    row = build(values)
                     if type(row) is str:
                         run.rejected.add(key, row)
                         continue
@@ -432,17 +437,15 @@ class AudienceWorker(PollingWorker):
                         self._send_adds(run, flight, schema_key, groups.pop(schema_key), clock)
             for schema_key, group in groups.items():
                 self._send_adds(run, flight, schema_key, group, clock)
+            flight.drain()
         self._finish(run, clock())
 
     def _send_adds(self, run: _Run, flight: _InFlight, schema_key: str, group: list[_Built], clock: Clock) -> None:
         body = users_body(schema_of(schema_key), [cells for _, cells, _ in group])
         rejected = run.rejected.as_values()
-
-        def send() -> None:
-            response = self._send(run, "POST", "users", body, clock)
-            self._commit_batch(run, clock, response, len(group), rejected=rejected, adds=(schema_key, group))
-
-        flight.submit(send)
+        flight.submit(lambda: self._send(run, "POST", "users", body, clock),
+                      lambda answer: self._commit_batch(run, clock, answer, len(group), rejected=rejected,
+                                                        adds=(schema_key, group)))
 
     # -- replace -------------------------------------------------------------------------------------------
     def _replace_schema(self, run: _Run) -> tuple[str, ...]:

@@ -261,13 +261,16 @@ class MemberSet:
         primary: dict[Any, Record] = {}
         secondary: dict[Any, Any] = {}
         pos = 0
+        by_shape: dict[Any, list[tuple[int, dict[Any, Record], dict[Any, Any]]]] = {}  # rows alternate shapes
         for record in records:
             rows += 1
             if record[0] is not shape:
                 shape = record[0]
-                info = _info(shape)
-                single = len(info.strong) == 1
-                levels = [(p, self._primary[lv], self._secondary[lv]) for lv, p in info.strong]
+                found = by_shape.get(shape)
+                if found is None:
+                    found = by_shape[shape] = [(p, self._primary[lv], self._secondary[lv]) for lv, p in _info(shape).strong]
+                levels = found
+                single = len(levels) == 1
                 if levels:
                     pos, primary, secondary = levels[0]
             if single and not secondary:

@@ -179,7 +179,7 @@ def upsert_members(conn: Connection, audience_id: str, rows: Sequence[MemberRow]
     latest = {row[0]: row for row in rows}
     if not latest:
         return 0, 0
-    existing = _existing_keys(conn, audience_id, list(latest))
+    existing = _existing_keys(conn, audience_id, sorted(latest))  # in key order: the index read page by page
     now = now_ms()
     bulk_upsert(conn, audience_members, ("audience_id", "member_key"), _MEMBER_COLUMNS,
                 ("data", "identity", "updated_at"),

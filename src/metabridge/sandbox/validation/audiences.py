@@ -54,7 +54,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from itertools import chain
+from itertools import chain, compress
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -830,9 +830,8 @@ def _fast_multi(schema: Schema, data: list[Any], require_value: bool) -> list[tu
     if require_value or any(c is not Cell.HASHED and c is not Cell.EXTERN_ID for c in cells):
         return None
     width = len(cells)
-    for row in data:
-        if type(row) is not list or len(row) != width:
-            return None
+    if set(map(type, data)) != {list} or set(map(len, data)) != {width}:
+        return None
     hashed_at = [i for i, c in enumerate(cells) if c is Cell.HASHED]
     if len(hashed_at) == width:
         hashed = list(chain.from_iterable(data))
@@ -844,21 +843,27 @@ def _fast_multi(schema: Schema, data: list[Any], require_value: bool) -> list[tu
         return None
     if "EXTERN_ID" in schema.keys:
         extern = list(map(itemgetter(schema.keys.index("EXTERN_ID")), data))
-        if "" in extern or any(type(v) is not str for v in extern):
+        if "" in extern or set(map(type, extern)) != {str}:
             return None  # empty or non-string EXTERN_ID
     shape = _intern_shape(schema.keys)
     if "" not in hashed:
         return [(shape, *row) for row in data]
+    # Rows with empty cells: their shape depends only on which cells are empty (a handful of patterns).
     keys = schema.keys
+    shapes: dict[tuple[bool, ...], tuple[str, ...]] = {}
     records: list[tuple[Any, ...]] = []
+    append = records.append
     for row in data:
         if "" not in row:
-            records.append((shape, *row))
+            append((shape, *row))
             continue
-        kept = [(k, v) for k, v in zip(keys, row) if v != ""]
-        if not kept:
-            return None
-        records.append((_intern_shape(tuple(k for k, _ in kept)), *(v for _, v in kept)))
+        present = tuple(map(bool, row))  # every cell is a string here
+        row_shape = shapes.get(present)
+        if row_shape is None:
+            if not any(present):
+                return None
+            row_shape = shapes[present] = _intern_shape(tuple(compress(keys, present)))
+        append((row_shape, *compress(row, present)))
     return records
 
 
