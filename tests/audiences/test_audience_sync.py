@@ -316,3 +316,45 @@ def test_meta_audience_listing_follows_every_page(audience_api: RunningService, 
         "code": 1, "http_status": 500, "message": "Please reduce the amount of data you're asking for, then retry"})
     listed = api.http.get(f"/v1/ad-accounts/{account}/meta-audiences").json()
     assert {a["id"] for a in listed["data"]} == made and listed["pages"] == 6
+
+
+class HookGraph(GraphClient):
+    """The worker's Graph client, running ``after_remove`` once Meta answered the first ``DELETE /users``."""
+
+    def __init__(self, *args: Any, after_remove: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.after_remove = after_remove
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        answer = super().request(method, path, **kwargs)
+        if method == "DELETE" and path.endswith("/users") and self.after_remove is not None:
+            hook, self.after_remove = self.after_remove, None
+            hook()
+        return answer
+
+
+def test_a_member_changed_during_a_sync_is_synced_by_the_next_one(audience_api: RunningService, sandbox) -> None:
+    """The add job of a mirror sync only sends members Meta holds nothing for (its remove job has just
+    compared every row Meta holds): a change landing between the two jobs is left to the next sync."""
+    api = audience_api
+    audience(api, "race", "Race")
+    dest = link(api, "race", ad_account(api), ["external_id", "email"])
+    add(api, "race", [{"external_id": "a", "email": "a1@example.com"}, {"email": "b@example.com"}])
+
+    def change_a() -> None:
+        add(api, "race", [{"external_id": "a", "email": "a2@example.com"}])
+
+    with HookGraph(base_url=sandbox.base_url, after_remove=change_a) as graph:
+        worker = AudienceWorker(api.service.engine, api.service.settings, api.service.box, graph)
+        worker.run_once(now_ms=now_ms() + 60_000)
+        remove(api, "race", [{"email": "b@example.com"}])
+        while worker.run_once(now_ms=now_ms() + 60_000):
+            pass
+    members = meta_members(sandbox, dest["meta_audience_id"])
+    assert members == [{"EXTERN_ID": "a", "EMAIL": h("a2@example.com")}]
+    jobs = sorted(api.http.get("/v1/jobs", params={"audience": "race"}).json(), key=lambda j: j["id"])
+    assert [(j["kind"], j["rows_sent"]) for j in jobs] == [
+        ("remove", 0), ("add", 2),  # first sync
+        ("remove", 1), ("add", 0),  # b removed; a changed meanwhile: left to the next sync
+        ("remove", 1), ("add", 1),  # a's old row out, its new row in
+    ]

@@ -7,6 +7,8 @@ and in ``metabridge serve`` (see :mod:`metabridge.delivery.runner`). Per job kin
   row changed or can no longer be sent; with scope ``all`` (the audience was emptied) every row Meta holds.
   Sent as ``DELETE /{audience}/users`` with the rows in the JSON body, never the URL.
 - ``add``: members whose row for the destination's keys is not what Meta holds. ``POST /{audience}/users``.
+  In mirror mode, after its remove job succeeded, only the members Meta holds nothing for (the remove job
+  has just compared every row Meta holds).
 - ``replace``: ``POST /{audience}/usersreplace`` in one session (``batch_seq`` from 1, ``last_batch_flag``
   on the last batch); Meta then holds exactly what the session sent.
 - ``rename``: ``POST /{audience}`` with the audience's current name, queued when an audience is renamed, for
@@ -34,6 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -415,8 +418,13 @@ class AudienceWorker(PollingWorker):
     def _run_add(self, run: _Run, clock: Clock) -> None:
         build, loads = RowBuilder(run.columns, run.destination.keys), orjson.loads
         groups: dict[str, list[_Built]] = {}
+        fetch = jobs.member_candidates
+        if run.destination.mode == "mirror":
+            with self.engine.connect() as conn:
+                if jobs.remove_checked_held_rows(conn, run.job):  # what Meta holds is current: only new members
+                    fetch = partial(jobs.member_candidates, unheld_only=True)
         with _InFlight() as flight:
-            for page in self._pages(jobs.member_candidates, run):
+            for page in self._pages(fetch, run):
                 for key, identity, held in page:
                     try:
                         values = loads(identity)

@@ -237,15 +237,35 @@ def _fetch(conn: Connection, query: Any) -> list[tuple[Any, ...]]:
         result.close()
 
 
-def member_candidates(conn: Connection, audience_id: str, destination_id: int, after: str,
-                      limit: int) -> list[MemberCandidate]:
-    """Members after ``after`` (by key) with what Meta holds for them: (member_key, identity, fingerprint)."""
+def member_candidates(conn: Connection, audience_id: str, destination_id: int, after: str, limit: int, *,
+                      unheld_only: bool = False) -> list[MemberCandidate]:
+    """Members after ``after`` (by key) with what Meta holds for them: (member_key, identity, fingerprint).
+
+    ``unheld_only``: only the members Meta holds nothing for (fingerprint always None).
+    """
     m, d = audience_members, destination_members
-    return _fetch(conn, select(m.c.member_key, _json_text(m.c.identity), d.c.fingerprint)
-                  .select_from(m.outerjoin(d, and_(d.c.destination_id == destination_id,
-                                                   d.c.member_key == m.c.member_key)))
-                  .where(m.c.audience_id == audience_id, m.c.member_key > after)
-                  .order_by(m.c.member_key).limit(limit))
+    query = (select(m.c.member_key, _json_text(m.c.identity), d.c.fingerprint)
+             .select_from(m.outerjoin(d, and_(d.c.destination_id == destination_id, d.c.member_key == m.c.member_key)))
+             .where(m.c.audience_id == audience_id, m.c.member_key > after))
+    if unheld_only:
+        query = query.where(d.c.member_key.is_(None))
+    return _fetch(conn, query.order_by(m.c.member_key).limit(limit))
+
+
+def remove_checked_held_rows(conn: Connection, job: dict[str, Any]) -> bool:
+    """Whether the remove job scheduled with this add job (same destination, same moment) is done.
+
+    In mirror mode that job compared every row Meta holds with its member's current row and removed the
+    ones that differ, so the add job only needs the members Meta holds nothing for. A member changed since
+    then was also scheduled for the next sync, which removes and adds it.
+    """
+    j = audience_jobs.c
+    status = conn.execute(
+        select(j.status).where(j.destination_id == job["destination_id"], j.kind == "remove", j.id < job["id"],
+                               j.created_at == job["created_at"])
+        .order_by(j.id.desc()).limit(1)
+    ).scalar()
+    return status == "done"
 
 
 def held_candidates(conn: Connection, audience_id: str, destination_id: int, after: str,
