@@ -297,13 +297,13 @@ _HELD_COLUMNS = ("destination_id", "member_key", "row_schema", "row", "fingerpri
 _HELD_UPDATED = ("row_schema", "row", "fingerprint", "generation", "synced_at")
 
 
-def apply_adds(conn: Connection, destination_id: int, schema_key: str,
-               rows: Sequence[tuple[str, Sequence[str], str]], *, generation: int, now: int) -> None:
-    """Record that Meta now holds these rows of one schema: ``(member_key, cells, fingerprint)``."""
+def apply_adds(conn: Connection, destination_id: int, schema_key: str, keys: Sequence[str],
+               cells: Sequence[Sequence[str]], fingerprints: Sequence[str], *, generation: int, now: int) -> None:
+    """Record that Meta now holds these rows of one schema (parallel sequences: member key, cells, fingerprint)."""
     dumps = orjson.dumps
     bulk_upsert(conn, destination_members, ("destination_id", "member_key"), _HELD_COLUMNS, _HELD_UPDATED,
-                [(destination_id, key, schema_key, dumps(cells).decode(), fingerprint, generation, now)
-                 for key, cells, fingerprint in rows])
+                [(destination_id, key, schema_key, dumps(row).decode(), fingerprint, generation, now)
+                 for key, row, fingerprint in zip(keys, cells, fingerprints)])
 
 
 def apply_removes(conn: Connection, destination_id: int, keys: Sequence[str]) -> None:
