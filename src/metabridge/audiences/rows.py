@@ -28,7 +28,9 @@ from functools import lru_cache
 from typing import NamedTuple
 
 
-__all__ = ["Row", "Rejection", "RowBuilder", "build_row", "make_row", "row_fingerprint", "schema_of", "STRONG_COLUMNS"]
+__all__ = [
+    "Row", "Rejection", "RowBuilder", "build_row", "make_row", "row_fingerprint", "schema_of", "STRONG_COLUMNS",
+]
 
 #: A row with one of these can be matched alone.
 STRONG_COLUMNS = frozenset({"EMAIL", "PHONE", "EXTERN_ID", "MADID"})
@@ -114,7 +116,8 @@ class RowBuilder:
         extern = self._extern
         if extern >= 0 and not cells[extern]:
             del cells[extern]
-            return self._short_key, tuple(cells), _sha256((self._short_prefix + "\x1f".join(cells)).encode()).hexdigest()
+            fingerprint = _sha256((self._short_prefix + "\x1f".join(cells)).encode()).hexdigest()
+            return self._short_key, tuple(cells), fingerprint
         return self._key, tuple(cells), _sha256((self._prefix + "\x1f".join(cells)).encode()).hexdigest()
 
     def _weak_only(self, cells: list[str]) -> str | None:

@@ -17,9 +17,10 @@ and in ``metabridge serve`` (see :mod:`metabridge.delivery.runner`). Per job kin
 Both sides are read by keyset pages of at most 10,000 members, and rows are grouped by the schema they are
 sent under, so memory is bounded by the batch size, not the audience size. Adds and removes are pipelined:
 a batch travels (sent by a second thread) while the next one is read and built and the previous one is
-recorded, one request in flight at a time (:class:`_InFlight`). Every acknowledged batch commits its effect on ``destination_members`` together with the
-job's counters and lease (see :mod:`metabridge.store.audience_jobs`): a crashed job resumes from the tables
-without losing or double-counting rows.
+recorded, one request in flight at a time (:class:`_InFlight`). Every acknowledged batch commits its effect
+on ``destination_members`` together with the job's counters and lease (see
+:mod:`metabridge.store.audience_jobs`): a crashed job resumes from the tables without losing or
+double-counting rows.
 
 Errors follow the Graph error table (:mod:`metabridge.graph.error_table`, which holds the audience codes of
 the facts file §2.8): TRANSIENT/UNKNOWN and transport failures retry with backoff; RATE_LIMITED (80003,

@@ -268,7 +268,9 @@ class MemberSet:
                 shape = record[0]
                 found = by_shape.get(shape)
                 if found is None:
-                    found = by_shape[shape] = [(p, self._primary[lv], self._secondary[lv]) for lv, p in _info(shape).strong]
+                    found = by_shape[shape] = [
+                        (p, self._primary[lv], self._secondary[lv]) for lv, p in _info(shape).strong
+                    ]
                 levels = found
                 single = len(levels) == 1
                 if levels:

@@ -244,9 +244,9 @@ def member_candidates(conn: Connection, audience_id: str, destination_id: int, a
     ``unheld_only``: only the members Meta holds nothing for (fingerprint always None).
     """
     m, d = audience_members, destination_members
+    held = and_(d.c.destination_id == destination_id, d.c.member_key == m.c.member_key)
     query = (select(m.c.member_key, _json_text(m.c.identity), d.c.fingerprint)
-             .select_from(m.outerjoin(d, and_(d.c.destination_id == destination_id, d.c.member_key == m.c.member_key)))
-             .where(m.c.audience_id == audience_id, m.c.member_key > after))
+             .select_from(m.outerjoin(d, held)).where(m.c.audience_id == audience_id, m.c.member_key > after))
     if unheld_only:
         query = query.where(d.c.member_key.is_(None))
     return _fetch(conn, query.order_by(m.c.member_key).limit(limit))
