@@ -28,6 +28,9 @@ sandbox's own counters confirm.
 - peak memory = the worker process's peak RSS (Linux VmHWM, reset after start-up) above its RSS after
   start-up, at N/10 and at N members: bounded by the batch size, it is the same at both sizes;
 - bytes sent = the request bodies the worker's Graph client sent;
+- the machine may be shared: before each sync the benchmark waits (``--wait-quiet``, up to 120 s) for a
+  3-second window in which its cores are less than 25% busy, and each sync reports the CPU time other
+  processes used while it ran;
 - row formatting (this process, CPU time, best of 2): the official ``facebook-business`` SDK's
   ``CustomAudience.format_params(schema, users, is_raw=True)`` + its JSON step, against metabridge's
   normalization + row + body + JSON, on the same raw members (external_id, email, phone), and against what
@@ -143,7 +146,8 @@ def prepare(seed: int, wanted: list[tuple[int, int]]) -> None:
     missing = [c for c in wanted if not _chunk_path(seed, *c).exists()]
     if missing:
         CACHE.mkdir(parents=True, exist_ok=True)
-        print(f"generating {sum(n for _, n in missing):,} members (cached afterwards) ...", file=sys.stderr, flush=True)
+        print(f"generating {sum(n for _, n in missing):,} members (cached afterwards) ...", file=sys.stderr,
+              flush=True)
         with ProcessPoolExecutor(max_workers=2) as pool:
             list(pool.map(_generate, *zip(*[(seed, a, b) for a, b in missing])))
 
@@ -173,6 +177,20 @@ def _machine_busy_s() -> float:
     except OSError:
         return 0.0
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
+
+
+def wait_quiet(max_wait_s: float, share: float = 0.25, window_s: float = 3.0) -> float:
+    """Wait (up to ``max_wait_s``) for a ``window_s`` window in which the machine's cores are less than
+    ``share`` busy: the figures are then ours, not those of other work sharing the machine (which each sync
+    still reports). Returns the seconds waited."""
+    started = time.monotonic()
+    cores = os.cpu_count() or 1
+    while time.monotonic() - started < max_wait_s:
+        busy = _machine_busy_s()
+        time.sleep(window_s)
+        if (_machine_busy_s() - busy) / (window_s * cores) < share:
+            break
+    return round(time.monotonic() - started, 1)
 
 
 class Proc:
@@ -290,7 +308,8 @@ def worker_child(spec: dict[str, Any]) -> dict[str, Any]:
         with PeakMemory() as memory:
             sync()
         result.update(rss_start_mb=round(memory.start, 1), peak_growth_mb=round(memory.peak_mb, 1),
-                      peak_rss_mb=round(memory.start + memory.peak_mb, 1), rss_end_mb=round(_proc_status_mb("VmRSS"), 1))
+                      peak_rss_mb=round(memory.start + memory.peak_mb, 1),
+                      rss_end_mb=round(_proc_status_mb("VmRSS"), 1))
     result["cpu_s"] = round(time.process_time() - cpu0, 2)
     with service.engine.connect() as conn:
         found = conn.execute(select(audience_jobs).where(audience_jobs.c.destination_id == destination,
@@ -306,10 +325,12 @@ def worker_child(spec: dict[str, Any]) -> dict[str, Any]:
 
 # -- one deployment (API + database) ------------------------------------------------------------------------
 class Deployment:
-    def __init__(self, label: str, work: Path, sandbox: Proc, sandbox_url: str, database_url: str) -> None:
+    def __init__(self, label: str, work: Path, sandbox: Proc, sandbox_url: str, database_url: str,
+                 quiet_s: float) -> None:
         from cryptography.fernet import Fernet
 
         self.label, self.work, self.sandbox, self.sandbox_url = label, work, sandbox, sandbox_url
+        self.quiet_s = quiet_s
         api_key = f"mb_bench_{secrets.token_hex(8)}"
         port = _free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("METABRIDGE_")}
@@ -369,6 +390,7 @@ class Deployment:
 
     def sync(self, destination: dict[str, Any], tag: str, *, profile: bool = False) -> dict[str, Any]:
         """A fresh worker process runs the due sync of ``destination``; figures from its jobs and the sandbox."""
+        waited = wait_quiet(self.quiet_s) if self.quiet_s else 0.0
         out = self.work / f"worker-{self.label}-{tag}.json"
         spec = json.dumps({"destination": destination["id"], "profile": profile, "out": str(out)})
         before = self.meta(destination["meta_audience_id"])["counters"]
@@ -387,17 +409,19 @@ class Deployment:
         sent = sum(result["body_bytes"].values())
         cpu = {"worker": result["cpu_s"], "sandbox": round(self.sandbox.cpu_s() - sandbox0, 2),
                "api": round(self.api.cpu_s() - api0, 2)}
-        received = {k: meta["counters"].get(k, 0) - before.get(k, 0) for k in
-                    ("rows_received", "rows_invalid", "adds_new", "adds_matched", "removes_matched", "removes_unmatched")}
+        received = {k: meta["counters"].get(k, 0) - before.get(k, 0) for k in (
+            "rows_received", "rows_invalid", "adds_new", "adds_matched", "removes_matched", "removes_unmatched")}
         return {
-            "adds": rows["add"], "removes": rows["remove"], "rows_sent": sum(rows.values()), "seconds": round(seconds, 2),
-            "rows_per_s": round(sum(rows.values()) / seconds), "bytes_sent": sent,
+            "adds": rows["add"], "removes": rows["remove"], "rows_sent": sum(rows.values()),
+            "seconds": round(seconds, 2), "rows_per_s": round(sum(rows.values()) / seconds), "bytes_sent": sent,
             "bytes_per_row": round(sent / max(1, sum(rows.values())), 1), "requests": result["requests"],
             "batches": sum(j["batches"] for j in jobs), "failed_jobs": [j for j in jobs if j["status"] != "done"],
             "rejected": sum(j["rejected_count"] for j in jobs), "meta_members": meta["members"],
             "meta_received": received, "cpu_s": cpu,
             "others_cpu_s": round(max(0.0, busy - sum(cpu.values())), 1),  # other work on the machine meanwhile
-            **{k: result[k] for k in ("rss_start_mb", "peak_rss_mb", "peak_growth_mb", "profile", "source") if k in result},
+            "waited_for_quiet_s": waited,
+            **{k: result[k] for k in ("rss_start_mb", "peak_rss_mb", "peak_growth_mb", "profile", "source")
+               if k in result},
         }
 
 
@@ -434,10 +458,11 @@ def run_deployment(dep: Deployment, seed: int, n: int, profile: bool) -> dict[st
         f"first sync of {n:,}: sent {n:,}, the sandbox received and holds {n:,}":
             first["adds"] == n and first["meta_received"]["rows_received"] == n and first["meta_members"] == n
             and not first["failed_jobs"],
-        f"re-sync: sent {churn:,} removes + {churn:,} adds, nothing else": (resync["removes"], resync["adds"]) == (churn, churn),
+        f"re-sync: sent {churn:,} removes + {churn:,} adds, nothing else":
+            (resync["removes"], resync["adds"]) == (churn, churn),
         f"re-sync: the sandbox received {2 * churn:,} rows ({churn:,} removes matched, {churn:,} new members)":
-            (resync["meta_received"]["rows_received"], resync["meta_received"]["removes_matched"],
-             resync["meta_received"]["adds_new"], resync["meta_received"]["adds_matched"]) == (2 * churn, churn, churn, 0),
+            tuple(resync["meta_received"][k] for k in ("rows_received", "removes_matched", "adds_new", "adds_matched"))
+            == (2 * churn, churn, churn, 0),
         f"re-sync: the sandbox holds {n:,}": resync["meta_members"] == n and not resync["failed_jobs"],
     }
     if profile:
@@ -498,15 +523,15 @@ def _metabridge_format(members: list[dict[str, Any]]) -> int:
     return size + sum(len(orjson.dumps(users_body(schema_of(k), g))) for k, g in groups.items())
 
 
-def _sync_format(identities: list[dict[str, str]]) -> int:
-    """What a sync does per member: the row from the stored normalized values, body, JSON."""
+def _sync_format(identities: list[str]) -> int:
+    """What a sync does per member: decode the stored normalized values (JSON), build the row, body, JSON."""
     from metabridge.audiences import RowBuilder, columns_for, users_body
     from metabridge.audiences.rows import schema_of
 
-    build = RowBuilder(columns_for(KEYS), KEYS)
+    build, loads = RowBuilder(columns_for(KEYS), KEYS), orjson.loads
     groups: dict[str, list[tuple[str, ...]]] = {}
-    for values in identities:
-        row = build(values)
+    for stored in identities:
+        row = build(loads(stored))
         if type(row) is tuple:
             groups.setdefault(row[0], []).append(row[1])
     return sum(len(orjson.dumps(users_body(schema_of(k), g[i:i + 10_000]))) for k, g in groups.items()
@@ -525,8 +550,9 @@ def format_comparison(seed: int, n: int) -> dict[str, Any]:
             break
     members = members[:FORMAT_MEMBERS]
     identities = [normalize_member(m, IdentityContext()).values for m in members]
+    stored = [orjson.dumps(values).decode() for values in identities]
     runs = {"sdk": (_sdk_format, members), "metabridge": (_metabridge_format, members),
-            "metabridge sync": (_sync_format, identities)}
+            "metabridge sync": (_sync_format, stored)}
     best: dict[str, float] = {}
     size: dict[str, int] = {}
     for _ in range(2):
@@ -560,14 +586,14 @@ def _goals(runs: dict[str, Any]) -> list[dict[str, Any]]:
     goals = []
     for label, run in runs.items():
         first, small = run["first"], run["sync_small"]
-        goals.append({"goal": f"[{label}] first sync of {run['members']:,} members ≥ {GOAL_ROWS_PER_S:,} rows/s",
+        goals.append({"goal": f"{label}: first sync of {run['members']:,} members ≥ {GOAL_ROWS_PER_S:,} rows/s",
                       "measured": f"{first['rows_per_s']:,} rows/s", "pass": first["rows_per_s"] >= GOAL_ROWS_PER_S})
         limit = MEMORY_FACTOR * small["peak_growth_mb"] + MEMORY_SLACK_MB
-        goals.append({"goal": f"[{label}] memory bounded by the batch: peak RSS growth at {run['members']:,} ≤ "
+        goals.append({"goal": f"{label}: memory bounded by the batch: peak RSS growth at {run['members']:,} ≤ "
                               f"{MEMORY_FACTOR:g} × that at {run['small']:,} + {MEMORY_SLACK_MB:g} MB",
                       "measured": f"{first['peak_growth_mb']:.0f} MB vs {small['peak_growth_mb']:.0f} MB",
                       "pass": first["peak_growth_mb"] <= limit})
-        goals.extend({"goal": f"[{label}] {check}", "measured": "", "pass": ok} for check, ok in run["checks"].items())
+        goals.extend({"goal": f"{label}: {check}", "measured": "", "pass": ok} for check, ok in run["checks"].items())
     return goals
 
 
@@ -585,12 +611,20 @@ def _print(report: dict[str, Any]) -> None:
     for label, run in report["runs"].items():
         for what, sync in ((f"first sync of {run['small']:,}", run["sync_small"]),
                            (f"first sync of {run['members']:,}", run["first"]),
-                           (f"re-sync after 1% churn", run["resync"])):
-            table.add_row(label, what, f"+{sync['adds']:,} / −{sync['removes']:,}", f"{sync['seconds']:.1f}",
-                          f"{sync['rows_per_s']:,}", f"{sync['peak_rss_mb']:.0f} ({sync['peak_growth_mb']:.0f})",
+                           ("re-sync after 1% churn", run["resync"])):
+            rate = "—" if sync is run["resync"] else f"{sync['rows_per_s']:,}"
+            table.add_row(label, what, f"+{sync['adds']:,} / −{sync['removes']:,}", f"{sync['seconds']:.1f}", rate,
+                          f"{sync['peak_rss_mb']:.0f} ({sync['peak_growth_mb']:.0f})",
                           f"{sync['bytes_sent'] / 1e6:,.1f}", f"{sync['bytes_per_row']:.0f}",
-                          f"{sync['cpu_s']['worker']:.1f} / {sync['cpu_s']['sandbox']:.1f}", f"{sync['others_cpu_s']:.1f}")
+                          f"{sync['cpu_s']['worker']:.1f} / {sync['cpu_s']['sandbox']:.1f}",
+                          f"{sync['others_cpu_s']:.1f}")
     console.print(table)
+    console.print("rows/s: rows sent / (last job finished - first job created). Peak RSS: the worker process's "
+                  "high-water mark, growth above its RSS after start-up. Others' CPU: what the rest of the machine "
+                  "used meanwhile (PostgreSQL's server included), out of 2 x the sync's seconds. A re-sync reads "
+                  "and compares every member: "
+                  + "; ".join(f"{label} {run['members']:,} in {run['resync']['seconds']:.1f} s"
+                              for label, run in report["runs"].items()) + ".")
     for label, run in report["runs"].items():
         load = run["load"]
         console.print(f"({label}) member load: {load['received']:,} members in {load['seconds']:.1f} s "
@@ -603,7 +637,7 @@ def _print(report: dict[str, Any]) -> None:
             ft.add_column(column, justify="left" if not column else "right")
         what = {"sdk": "facebook-business SDK: CustomAudience.format_params + JSON, raw values",
                 "metabridge": "metabridge: identity rules + row + body + JSON, raw values",
-                "metabridge sync": "metabridge sync: row + body + JSON from stored normalized values"}
+                "metabridge sync": "metabridge sync: stored normalized values (JSON) -> row + body + JSON"}
         for name, rate in fmt["rows_per_cpu_s"].items():
             ft.add_row(what[name], f"{rate:,}", f"{rate / fmt['rows_per_cpu_s']['sdk']:.2f}x",
                        f"{fmt['json_bytes'][name] / 1e6:.1f}")
@@ -652,6 +686,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="one more first sync under cProfile")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, SQLite file)")
+    parser.add_argument("--wait-quiet", type=float, default=120.0, metavar="S",
+                        help="before each sync, wait up to S seconds for other work on the machine to calm down "
+                             "(0: do not wait)")
     parser.add_argument("--worker-child", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker_child:
@@ -681,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
                 targets.append(("postgresql", *_postgres_database(args.postgres)))
             for label, url, drop in targets:
                 print(f"{label} ...", file=sys.stderr, flush=True)
-                dep = Deployment(label, work, sandbox, sandbox_url, url)
+                dep = Deployment(label, work, sandbox, sandbox_url, url, args.wait_quiet)
                 try:
                     runs[label] = run_deployment(dep, args.seed, n, args.profile)
                 finally:

@@ -419,7 +419,7 @@ class AudienceWorker(PollingWorker):
                         batch = batches[schema] = _Batch(schema)
                     batch.keys.append(key)
                     batch.cells.append(tuple(decode(cells)))
-                    if len(batch) >= MAX_ROWS:
+                    if len(batch.keys) >= MAX_ROWS:
                         self._send_removes(run, flight, batches.pop(schema), clock)
             for batch in batches.values():
                 self._send_removes(run, flight, batch, clock)
@@ -462,7 +462,7 @@ class AudienceWorker(PollingWorker):
                     batch.keys.append(key)
                     batch.cells.append(cells)
                     batch.fingerprints.append(fingerprint)
-                    if len(batch) >= MAX_ROWS:
+                    if len(batch.keys) >= MAX_ROWS:
                         self._send_adds(run, flight, batches.pop(schema_key), clock)
             for batch in batches.values():
                 self._send_adds(run, flight, batch, clock)
@@ -537,7 +537,7 @@ class AudienceWorker(PollingWorker):
                 batch.keys.append(key)
                 batch.cells.append(cells)
                 batch.fingerprints.append(fingerprint)
-                if len(batch) >= MAX_ROWS:
+                if len(batch.keys) >= MAX_ROWS:
                     break
             return batch, rejected
 
