@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Text, and_, cast, delete, exists, func, insert, not_, or_, select, update
+from sqlalchemy import Connection, Text, and_, bindparam, cast, delete, exists, func, insert, not_, or_, select, update
 
 from metabridge.store.audiences import bulk_upsert
 from metabridge.store.schema import (
@@ -307,11 +307,12 @@ def apply_adds(conn: Connection, destination_id: int, schema_key: str, keys: Seq
 
 
 def apply_removes(conn: Connection, destination_id: int, keys: Sequence[str]) -> None:
+    statement = delete(destination_members).where(
+        destination_members.c.destination_id == destination_id,
+        destination_members.c.member_key.in_(bindparam("keys", expanding=True)),
+    )
     for start in range(0, len(keys), _CHUNK):
-        conn.execute(delete(destination_members).where(
-            destination_members.c.destination_id == destination_id,
-            destination_members.c.member_key.in_(list(keys[start:start + _CHUNK])),
-        ))
+        conn.execute(statement, {"keys": list(keys[start:start + _CHUNK])})
 
 
 def drop_other_generations(conn: Connection, destination_id: int, generation: int) -> int:

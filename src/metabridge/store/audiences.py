@@ -207,16 +207,13 @@ def upsert_members(conn: Connection, audience_id: str, rows: Sequence[MemberRow]
 
 
 def delete_members(conn: Connection, audience_id: str, keys: Sequence[str]) -> int:
-    removed = 0
-    unique = list(dict.fromkeys(keys))
-    for start in range(0, len(unique), _CHUNK):
-        removed += conn.execute(
-            delete(audience_members).where(
-                audience_members.c.audience_id == audience_id,
-                audience_members.c.member_key.in_(unique[start:start + _CHUNK]),
-            )
-        ).rowcount or 0
-    return removed
+    statement = delete(audience_members).where(
+        audience_members.c.audience_id == audience_id,
+        audience_members.c.member_key.in_(bindparam("keys", expanding=True)),
+    )
+    unique = sorted(set(keys))
+    return sum(conn.execute(statement, {"keys": unique[start:start + _CHUNK]}).rowcount or 0
+               for start in range(0, len(unique), _CHUNK))
 
 
 def empty_audience(conn: Connection, audience_id: str) -> int:
