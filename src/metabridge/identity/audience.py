@@ -20,7 +20,7 @@ from typing import Any
 from metabridge.identity._input import EMPTY, UNREADABLE_TYPE, record_country, to_text
 from metabridge.identity.context import IdentityContext
 from metabridge.identity.hashing import is_sha256_hex, sha256_constructor
-from metabridge.identity.issues import FieldIssue, IssueLevel, UnusableValue
+from metabridge.identity.issues import FieldIssue, UnusableValue
 from metabridge.identity.rules import MEMBER_FIELDS, MemberFieldRule, Needs
 
 __all__ = ["CACHE_SIZE", "NOT_A_MEMBER_FIELD", "MemberIdentity", "normalize_member"]
@@ -58,7 +58,8 @@ def _outcome(name: str, raw: str, arg: Any) -> _Outcome:
     if len(s) == 64 and is_sha256_hex(s) and any(hashed for _, _, hashed in rule.outputs):
         # An existing hash can only stand for the field's own key, not for a projection of it.
         digest = s.lower()
-        pairs = tuple(x for key, project, hashed in rule.outputs if hashed and project is None for x in (key, digest))
+        pairs = tuple(x for key, project, hashed in rule.outputs if hashed and project is None
+                      for x in (key, digest))
         lost = [key for key, project, _ in rule.outputs if project is not None]
         if not lost:
             return (None, None, *pairs)

@@ -11,7 +11,6 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from sqlalchemy import func, select
 
 from metabridge.api.deps import service_of
 from metabridge.api.errors import ApiError
@@ -36,7 +35,6 @@ from metabridge.store import audience_jobs as jobs
 from metabridge.store import audiences as store
 from metabridge.store.ad_accounts import get_ad_account
 from metabridge.store.audiences import StoredAudience, StoredDestination
-from metabridge.store.schema import ad_accounts, audience_members
 from metabridge.timeutil import now_ms
 
 router = APIRouter(prefix="/v1/audiences", tags=["audiences"])
