@@ -95,3 +95,39 @@ def test_the_writer_lock_is_released_however_a_transaction_ends(engine: Engine, 
     assert finished.wait(5), "the next writer is still waiting for the lock"
     with read_only(engine) as conn:
         assert conn.execute(text("SELECT x FROM t")).scalars().all() == [2]
+
+
+def _main_file_pages(path: Path) -> int:
+    return path.stat().st_size // 4096
+
+
+def test_commits_leave_checkpoints_to_the_background_thread(tmp_path: Path) -> None:
+    """5 MB of commits (past SQLite's default 1,000-page autocheckpoint): none of them copies the log into
+    the database file; the checkpoint thread does, soon after."""
+    path = tmp_path / "db.sqlite"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE blobs (b BLOB)"))
+        time.sleep(0.5)  # let the thread checkpoint the table's creation, then stop it to watch commits alone
+        engine.dispose()  # stops the checkpointer (engine_disposed); the engine still works
+        before = _main_file_pages(path)
+        for _ in range(4):
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO blobs VALUES (:b)"), [{"b": b"x" * 3000} for _ in range(400)])
+        time.sleep(0.5)
+        assert _main_file_pages(path) - before < 10, "a commit checkpointed the WAL itself"
+    finally:
+        engine.dispose()
+
+    engine = make_engine(f"sqlite:///{path}")  # a new engine, with its checkpointer running
+    before = _main_file_pages(path)  # closing the last connection checkpointed the first part
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO blobs VALUES (:b)"), [{"b": b"y" * 3000} for _ in range(150)])
+        deadline = time.monotonic() + 5
+        while _main_file_pages(path) - before < 100 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _main_file_pages(path) - before >= 100  # 150 rows of 3 KB (113 pages) now in the database file
+    finally:
+        engine.dispose()

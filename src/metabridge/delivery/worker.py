@@ -52,7 +52,8 @@ from metabridge.delivery.report import (
 from metabridge.delivery.retry import RetryPolicy, usage_hint_seconds
 from metabridge.graph import ErrorClass, GraphClient, GraphError, GraphResponse
 from metabridge.graph.wire import events_path
-from metabridge.store.product_activity import record_delivered
+from metabridge.store.db import read_only
+from metabridge.store.product_activity import record_counts, tally
 from metabridge.store.connections import (
     StoredConnection,
     get_connection,
@@ -108,7 +109,7 @@ class DeliveryWorker(PollingWorker):
         ``now_ms`` shifts the worker's clock for this pass (tests, replays); ``None`` is the wall clock.
         """
         clock = Clock(now_ms)
-        with self.engine.begin() as conn:
+        with read_only(self.engine) as conn:  # a snapshot: the claim re-checks each row under the write lock
             due = claims.due_connections(conn, clock(), self.settings.batch_linger_ms)
         handled = 0
         for connection_id in due:
@@ -250,6 +251,8 @@ class DeliveryWorker(PollingWorker):
                 "delivery connection=%d: sent %d events, Meta reports %d received (fbtrace_id=%s)",
                 batch.connection.id, len(chunk), received, response.fbtrace_id,
             )
+        # Product counts are read from the payloads before the write transaction: it holds the writer lock.
+        counts = tally(chunk)
         with self.engine.begin() as conn:
             request_id = claims.record_request(
                 conn, connection_id=batch.connection.id, worker_id=self.worker_id, started_at=started,
@@ -261,7 +264,7 @@ class DeliveryWorker(PollingWorker):
                 fbtrace_id=response.fbtrace_id, now_ms=finished,
             )
             if marked == len(chunk):  # product set counts, before the payloads are gone (store.product_activity)
-                record_delivered(conn, batch.connection.id, chunk)
+                record_counts(conn, batch.connection.id, counts)
         if marked != len(chunk):
             log.warning(
                 "delivery connection=%d: %d of %d sent events were no longer leased by this worker",

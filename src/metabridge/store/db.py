@@ -15,6 +15,7 @@ SQLite transactions of one process:
   snapshot and never wait for writers. They must not write.
 
 Other processes on the same file (``metabridge events import``) still meet at SQLite's busy timeout.
+WAL checkpoints run in a background thread (:mod:`metabridge.store.wal`), not inside commits.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+from metabridge.store.wal import SAFETY_NET_PAGES, checkpoint_in_background
 
 #: Execution option marking a connection read-only (see :func:`read_only`).
 READ_ONLY = "metabridge_read_only"
@@ -93,6 +96,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}")  # checkpoints: see store.wal
     cursor.close()
 
 
@@ -130,5 +134,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin(threading.Lock()))
+        if parsed.database and parsed.database != ":memory:":
+            checkpointer = checkpoint_in_background(engine, Path(parsed.database).expanduser())
+            event.listen(engine, "engine_disposed", lambda _engine: checkpointer.stop())
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=kwargs.pop("pool_size", 10), **kwargs)

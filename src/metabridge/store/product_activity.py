@@ -1,7 +1,7 @@
 """Purchases and views per product, counted when Meta accepted the event (for most_sold / most_viewed sets).
 
 The delivery worker drops an event's payload once Meta accepted it, so the counts are taken then, in the
-transaction that marks the events sent (:func:`record_delivered`): a crash either records both or neither.
+transaction that marks the events sent (:func:`tally` before it, :func:`record_counts` in it): a crash either records both or neither.
 Only Purchase and ViewContent payloads are parsed. A product is counted once per event: a Purchase adds the
 units bought (``contents[].quantity``, 1 when absent), a ViewContent adds one view; ids come from
 ``contents[].id`` and ``content_ids``.
@@ -19,7 +19,7 @@ from metabridge.store.bulk import upsert
 from metabridge.store.schema import product_activity
 from metabridge.timeutil import now_ms
 
-__all__ = ["COUNTED_EVENTS", "record_delivered", "tally"]
+__all__ = ["COUNTED_EVENTS", "record_counts", "tally"]
 
 #: Event name -> the counter it feeds.
 COUNTED_EVENTS: dict[str, str] = {"Purchase": "purchases", "ViewContent": "views"}
@@ -78,9 +78,11 @@ def tally(events: Iterable[DeliveredEvent]) -> dict[str, dict[str, int]]:
     return counts
 
 
-def record_delivered(conn: Connection, connection_id: int, events: Iterable[DeliveredEvent]) -> None:
-    """Add the purchases and views of events Meta accepted to the connection's product counts."""
-    counts = tally(events)
+def record_counts(conn: Connection, connection_id: int, counts: dict[str, dict[str, int]]) -> None:
+    """Add the counts :func:`tally` made of events Meta accepted to the connection's product counts.
+
+    Tallying parses payloads, so it happens before the write transaction, which holds the writer lock.
+    """
     ids = set(counts["purchases"]) | set(counts["views"])
     if not ids:
         return
