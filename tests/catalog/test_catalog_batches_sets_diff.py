@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from metabridge.catalog import (
+    CHANGE_RULES,
     DEFAULT_SET_SIZE,
     MAX_BODY_BYTES,
     MAX_REQUESTS,
@@ -209,6 +210,31 @@ def test_plan_changes(current: dict[str, str], sent: dict[str, str], expected: C
     assert sorted(c.retailer_id for c in merged if c.kind is ChangeKind.CREATED) == expected.created
     assert sorted(c.retailer_id for c in merged if c.kind is ChangeKind.UPDATED) == expected.updated
     assert sorted(c.retailer_id for c in merged if c.kind is ChangeKind.DELETED) == expected.deleted
+
+
+#: (current, sent, unsettled) -> Changes: an unsettled item (an abandoned batch carried it) is resent whatever
+#: its fingerprint, and retracted when its product is gone, confirmed or not.
+UNSETTLED_DIFFS: list[tuple[dict[str, str], dict[str, str], set[str], Changes]] = [
+    ({"a": "1"}, {"a": "1"}, {"a"}, Changes([], ["a"], [])),  # back to the confirmed version
+    ({"a": "2"}, {"a": "1"}, {"a"}, Changes([], ["a"], [])),
+    ({"a": "1"}, {}, {"a"}, Changes(["a"], [], [])),  # created in an abandoned batch, still a product
+    ({}, {}, {"a"}, Changes([], [], [], ["a"])),  # created in an abandoned batch, product gone
+    ({}, {"a": "1"}, {"a"}, Changes([], [], [], ["a"])),  # an abandoned DELETE or UPDATE: Meta may lack it
+    ({"b": "2"}, {"a": "1", "b": "2"}, {"c"}, Changes([], [], ["a"], ["c"])),
+]
+
+
+@pytest.mark.parametrize(("current", "sent", "unsettled", "expected"), UNSETTLED_DIFFS)
+def test_plan_changes_with_unsettled_items(current: dict[str, str], sent: dict[str, str], unsettled: set[str],
+                                           expected: Changes) -> None:
+    assert plan_changes(current, sent, unsettled) == expected
+
+
+def test_change_rules_cover_every_kind_and_only_a_retraction_takes_an_error_as_done() -> None:
+    assert set(CHANGE_RULES) == set(ChangeKind)
+    assert {kind for kind, rule in CHANGE_RULES.items() if rule.error_is_done} == {ChangeKind.RETRACTED}
+    assert {kind for kind, rule in CHANGE_RULES.items() if rule.method == "DELETE"} == {
+        ChangeKind.DELETED, ChangeKind.RETRACTED}
 
 
 def test_one_change_in_ten_thousand() -> None:

@@ -13,6 +13,7 @@ from metabridge.catalog import (
     clear_dropped,
     cleared_value,
     held_fields,
+    merge_held,
     validate_product,
 )
 from metabridge.catalog.products import ProductItem
@@ -77,6 +78,21 @@ def test_clear_dropped(new: dict[str, Any], held: list[str] | None, expected_ext
     update = clear_dropped(data, held)
     assert update == {**data, **expected_extra}
     assert data == {**BASE, **new}  # the product's own data is not touched
+
+
+@pytest.mark.parametrize(
+    ("held", "merged"),
+    [
+        ((None, None), None),  # nothing confirmed, nothing unsettled: nothing to empty
+        ((["sale_price"], None), ["sale_price"]),
+        ((None, []), []),  # an abandoned DELETE: unsettled, no field
+        ((["image_link", "sale_price"], ["custom_label_0", "sale_price"]), ["custom_label_0", "image_link", "sale_price"]),
+    ],
+)  # fmt: skip
+def test_merge_held_is_the_sorted_union_of_what_meta_holds_or_may_hold(
+    held: tuple[list[str] | None, ...], merged: list[str] | None
+) -> None:
+    assert merge_held(*held) == merged
 
 
 def test_an_item_moving_from_image_to_image_link_drops_image_with_an_empty_array() -> None:

@@ -6,7 +6,7 @@
 - :mod:`~metabridge.catalog.batches`: items_batch requests and bodies under Meta's limits;
 - :mod:`~metabridge.catalog.clearing`: the empty values that remove from Meta the fields a product lost;
 - :mod:`~metabridge.catalog.product_sets`: computed set kinds, refused personal kinds, membership;
-- :mod:`~metabridge.catalog.diff`: what a sync sends (created, updated, deleted).
+- :mod:`~metabridge.catalog.diff`: what a sync sends (created, updated, deleted, retracted).
 
 The sandbox's items_batch validates with the same table (:mod:`metabridge.sandbox.validation.catalog`).
 """
@@ -25,8 +25,16 @@ from metabridge.catalog.batches import (
     request_size,
     upsert_request,
 )
-from metabridge.catalog.clearing import clear_dropped, cleared_value, held_fields
-from metabridge.catalog.diff import Change, ChangeKind, Changes, merge_changes, plan_changes
+from metabridge.catalog.clearing import clear_dropped, cleared_value, held_fields, merge_held
+from metabridge.catalog.diff import (
+    CHANGE_RULES,
+    Change,
+    ChangeKind,
+    ChangeRule,
+    Changes,
+    merge_changes,
+    plan_changes,
+)
 from metabridge.catalog.fields import (
     AVAILABILITY_VALUES,
     CONDITION_VALUES,
@@ -73,10 +81,10 @@ __all__ = [
     "ITEM_TYPE", "MAX_BODY_BYTES", "MAX_REQUESTS", "RECOMMENDED_REQUESTS", "ItemRequest", "chunk_requests",
     "create_request", "delete_request", "encode_body", "items_batch_body", "request_size", "upsert_request",
     # clearing
-    "clear_dropped", "cleared_value", "held_fields",
+    "clear_dropped", "cleared_value", "held_fields", "merge_held",
     # product sets
     "DEFAULT_SET_SIZE", "MAX_SET_SIZE", "PERSONAL_KINDS", "SET_KINDS", "ProductInfo", "SetKind",
     "compute_members", "product_info", "refusal_reason",
     # diff
-    "Change", "ChangeKind", "Changes", "merge_changes", "plan_changes",
+    "CHANGE_RULES", "Change", "ChangeKind", "ChangeRule", "Changes", "merge_changes", "plan_changes",
 ]

@@ -13,6 +13,11 @@ removes all entries of that field", §6.2) and ``""`` for any other, a field the
 included (Meta may know fields metabridge's table lacks; an unknown one only draws the "Unrecognised
 field" warning).
 
+An UPDATE whose batch was abandoned (Meta's outcome never learnt) may have given Meta fields the confirmed
+state does not list: they are kept apart as the item's *unsettled* fields until a later confirmation, and
+an UPDATE clears whatever either list holds that the product lacks (:func:`merge_held`). Emptying a field
+Meta does not hold is harmless: the empty value is what removing it would leave.
+
 The fingerprint stays that of the product's own ``data``: the empty values are a property of the request,
 not of the product, so a re-sync right after the confirmation finds nothing changed.
 """
@@ -24,7 +29,7 @@ from typing import Any
 
 from metabridge.catalog.fields import PRODUCT_ITEM_FIELDS, REQUIRED_FIELDS
 
-__all__ = ["cleared_value", "clear_dropped", "held_fields"]
+__all__ = ["cleared_value", "clear_dropped", "held_fields", "merge_held"]
 
 _KEPT: frozenset[str] = frozenset(REQUIRED_FIELDS)
 
@@ -33,6 +38,15 @@ def held_fields(data: Mapping[str, Any]) -> list[str]:
     """The fields of an item's ``data`` a later version could drop (all but the required ones), sorted:
     what is remembered of an item once Meta confirmed it."""
     return sorted(name for name in data if name not in _KEPT)
+
+
+def merge_held(*held: Iterable[str] | None) -> list[str] | None:
+    """The fields any of ``held`` lists, sorted (each a :func:`held_fields` list, ``None`` for nothing known):
+    what Meta may hold of an item after a confirmation and abandoned UPDATEs. ``None`` when all are."""
+    known = [fields for fields in held if fields is not None]
+    if not known:
+        return None
+    return sorted({name for fields in known for name in fields})
 
 
 def cleared_value(name: str) -> str | list[Any]:
