@@ -6,9 +6,11 @@ Runs as the third thread of every worker runner (:mod:`metabridge.delivery.runne
    again, and their outcome recorded.
 2. **Send.** The products are compared, in keyset pages, with the fingerprint Meta last *confirmed* for each
    (``catalog_items_sent``) by :func:`metabridge.catalog.diff.plan_changes`: created and changed products go
-   as ``UPDATE`` with ``allow_upsert`` (an optional field Meta holds that the product dropped is sent empty,
-   :mod:`metabridge.catalog.clearing`: an UPDATE changes only the fields it carries), confirmed items whose
-   product is gone as ``DELETE``, in
+   as ``UPDATE`` with ``allow_upsert`` (an optional field Meta holds or may hold that the product dropped is
+   sent empty, :mod:`metabridge.catalog.clearing`: an UPDATE changes only the fields it carries), confirmed
+   items whose product is gone as ``DELETE``. Items an abandoned batch carried (*unsettled*: Meta may hold
+   them as that batch left them) are resent whatever their fingerprint, or, their product gone, *retracted*
+   with a ``DELETE`` that succeeds even if Meta answers that it has no such item. All go in
    ``items_batch`` calls of at most 5,000 requests under the 28 MB limit
    (:func:`metabridge.catalog.batches.chunk_requests`). A version Meta rejected is not sent again until the
    product changes. Each call's handle is stored, with the items it carried, before anything is polled.
@@ -16,7 +18,10 @@ Runs as the third thread of every worker runner (:mod:`metabridge.delivery.runne
    :data:`POLL_FIRST_S` to :data:`POLL_MAX_S`) until Meta says it finished; then, in one transaction, the
    items Meta accepted become the confirmed state (fingerprint and optional fields, both stored with the
    batch when it was sent), the rejected ones are recorded with Meta's errors, and the
-   job counts them (created, updated, deleted, rejected with reasons, warnings).
+   job counts them (created, updated, deleted, rejected with reasons, warnings). A handle given up after
+   :data:`POLL_GIVE_UP_MS`, a job that fails with open handles, or a batch Meta ends in an error state
+   without per-item errors leaves its items' outcome unknown: the batch is *abandoned* and its items
+   become unsettled (:func:`metabridge.store.catalog_jobs.abandon_batch`).
 4. **Product sets.** Each computed set (:mod:`metabridge.catalog.product_sets`) is recomputed from the
    products and the purchases / views counted from the linked connections' delivered events; its Meta filter
    (``retailer_id is_any [...]``) is written only when the membership changed. A create answered 10803 (a
@@ -41,7 +46,9 @@ import orjson
 from sqlalchemy import Engine
 
 from metabridge.catalog import (
+    CHANGE_RULES,
     MAX_REQUESTS,
+    ChangeKind,
     Changes,
     canonical_filter,
     chunk_requests,
@@ -50,6 +57,7 @@ from metabridge.catalog import (
     delete_request,
     encode_body,
     held_fields,
+    merge_held,
     plan_changes,
     product_info,
     retailer_id_filter,
@@ -155,9 +163,49 @@ def _messages(entries: Any) -> list[str]:
     return [str(e.get("message")) if isinstance(e, dict) else str(e) for e in entries]
 
 
-def _method(kind: str) -> str:
-    """The items_batch method a change was sent with (every create or change is an upsert)."""
-    return "DELETE" if kind == "deleted" else "UPDATE"
+@dataclass(slots=True)
+class _Outcomes:
+    """What Meta's answer for some records of a batch does to the sent state and to the job's counters."""
+
+    upserted: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    rejected: list[tuple[str, str | None, Any]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: {"created": 0, "updated": 0, "deleted": 0})
+    noted: int = 0  # retractions Meta answered with an error, reported as warnings
+
+    def counters(self, warned: int = 0) -> dict[str, Any]:
+        """The job's counter columns, incremented by these outcomes (for ``leases.renew``)."""
+        j = jobs.catalog_jobs.c
+        return {"items_created": j.items_created + self.counts["created"],
+                "items_updated": j.items_updated + self.counts["updated"],
+                "items_deleted": j.items_deleted + self.counts["deleted"],
+                "items_rejected": j.items_rejected + len(self.rejected),
+                "warnings_count": j.warnings_count + warned + self.noted}
+
+
+def _outcomes(report: _Report, records: list[list[Any]], errors_by_id: dict[str, list[str]],
+              invalid: set[str]) -> _Outcomes:
+    """Sort ``records`` by Meta's answer: the ``invalid`` ones are rejected, with Meta's messages, unless
+    their kind reaches its goal anyway (a retraction: :data:`~metabridge.catalog.diff.CHANGE_RULES`); the
+    others are done."""
+    outcomes = _Outcomes()
+    for rid, fp, kind, fields in records:
+        rule = CHANGE_RULES[ChangeKind(kind)]
+        if rid in invalid:
+            messages = errors_by_id.get(rid) or ["rejected by Meta (no message given)"]
+            if not rule.error_is_done:
+                report.reject(rid, rule.method, messages)
+                outcomes.rejected.append((rid, fp, messages))
+                continue
+            report.warn(rid, "DELETE of an item Meta may hold but never confirmed: taken as absent "
+                             f"(Meta answered: {'; '.join(messages)})")
+            outcomes.noted += 1
+        outcomes.counts[rule.counter] += 1
+        if rule.method == "DELETE":
+            outcomes.deleted.append(rid)
+        else:
+            outcomes.upserted.append((rid, fp, fields))
+    return outcomes
 
 
 class CatalogWorker(PollingWorker):
@@ -282,7 +330,8 @@ class CatalogWorker(PollingWorker):
     # -- 2. send ---------------------------------------------------------------------------------------------
     def _changes(self, run: _Run) -> Iterator[tuple[dict[str, Any], list[Any]]]:
         """``(request, [retailer_id, fingerprint, kind, optional fields])`` for every item to send, in
-        retailer-id order. An UPDATE empties the optional fields Meta holds that the product dropped."""
+        retailer-id order. An UPDATE empties the optional fields Meta holds or may hold (confirmed, or given
+        by an abandoned batch) that the product dropped."""
         catalog_id = run.catalog.id
         after = ""
         while True:
@@ -296,11 +345,13 @@ class CatalogWorker(PollingWorker):
             # the current version (not resent until the product changes).
             sent = {p.retailer_id: (p.rejected if p.rejected == p.fingerprint else p.confirmed)
                     for p in page if p.confirmed is not None or p.rejected == p.fingerprint}
-            changes: Changes = plan_changes(current, sent)
+            unsettled = {p.retailer_id for p in page if p.unsettled is not None}
+            changes: Changes = plan_changes(current, sent, unsettled)
             wanted = changes.created + changes.updated
             if not wanted:
                 continue
-            held = {p.retailer_id: p.fields for p in page if p.confirmed is not None}
+            held = {p.retailer_id: merge_held(p.fields if p.confirmed is not None else None, p.unsettled)
+                    for p in page}
             with self.engine.connect() as conn:
                 items = jobs.items_of(conn, catalog_id, wanted)
             created = set(changes.created)
@@ -317,14 +368,17 @@ class CatalogWorker(PollingWorker):
                 page = jobs.orphans(conn, catalog_id, after, PAGE)
             if not page:
                 return
-            after = page[-1][0]
-            never_confirmed = [rid for rid, fp in page if fp is None]
-            if never_confirmed:
+            after = page[-1].retailer_id
+            not_in_meta = [o.retailer_id for o in page if o.confirmed is None and not o.unsettled]
+            if not_in_meta:
                 with self.engine.begin() as conn:
-                    jobs.forget_unsent(conn, catalog_id, never_confirmed)
-            changes = plan_changes({}, {rid: fp for rid, fp in page if fp is not None})
-            for rid in changes.deleted:
-                yield delete_request(rid), [rid, None, "deleted", None]
+                    jobs.forget_unsent(conn, catalog_id, not_in_meta)
+            changes = plan_changes({}, {o.retailer_id: o.confirmed for o in page if o.confirmed is not None},
+                                   {o.retailer_id for o in page if o.unsettled})
+            kinds = {**dict.fromkeys(changes.deleted, ChangeKind.DELETED),
+                     **dict.fromkeys(changes.retracted, ChangeKind.RETRACTED)}
+            for rid in sorted(kinds):
+                yield delete_request(rid), [rid, None, kinds[rid].value, None]
 
     def _send_changes(self, run: _Run, clock: Clock) -> None:
         pending: list[tuple[dict[str, Any], list[Any]]] = []
@@ -365,17 +419,15 @@ class CatalogWorker(PollingWorker):
                     warned += 1
                     run.report.warn(rid, message)
         kept = [record for record in records if record[0] not in refused]
+        outcomes = _outcomes(run.report, [by_id[rid] for rid in refused], refused, set(refused))
         now = clock()
         with self.engine.begin() as conn:
             j = jobs.catalog_jobs.c
-            for rid, errors in refused.items():
-                run.report.reject(rid, _method(by_id[rid][2]), errors)
             if not jobs.leases.renew(conn, run.job["id"], self.worker_id, now, self.lease_ms,
-                                     batches=j.batches + 1, items_rejected=j.items_rejected + len(refused),
-                                     warnings_count=j.warnings_count + warned, **run.report.values()):
+                                     batches=j.batches + 1, **outcomes.counters(warned), **run.report.values()):
                 raise _LostLease
-            jobs.confirm(conn, run.catalog.id, upserted=[], deleted=[],
-                         rejected=[(rid, by_id[rid][1], errors) for rid, errors in refused.items()], now=now)
+            jobs.confirm(conn, run.catalog.id, upserted=outcomes.upserted, deleted=outcomes.deleted,
+                         rejected=outcomes.rejected, now=now)
             if handle is None:  # Meta ingested nothing: the items stay unconfirmed (sent again next sync)
                 jobs.add_batch(conn, job_id=run.job["id"], catalog_id=run.catalog.id, handle=None, items=kept,
                                now=now, status="not_ingested")
@@ -408,7 +460,7 @@ class CatalogWorker(PollingWorker):
                 log.warning("catalog job %d: handle %s still %r after 2 h; its items are sent again next sync",
                             run.job["id"], batch["handle"], state)
                 with self.engine.begin() as conn:
-                    jobs.close_batch(conn, batch["id"], clock(), status="abandoned")
+                    jobs.abandon_batch(conn, batch, clock())
                 return
             with self.engine.begin() as conn:
                 jobs.count_poll(conn, batch["id"])
@@ -425,45 +477,41 @@ class CatalogWorker(PollingWorker):
         invalid = {str(i) for i in status.get("ids_of_invalid_requests") or []} | set(errors_by_id)
         state = str(status.get("status") or "").lower()
         if state not in ("finished", "complete", "completed") and not invalid:
-            # a final state other than finished (e.g. "error") without per-item errors: nothing is confirmed
-            invalid = {record[0] for record in records}
-            for rid in invalid:
-                errors_by_id.setdefault(rid, [f"batch {state or 'failed'}"])
+            self._abandon_ended_batch(run, batch, state, clock)
+            return
         for entry in status.get("warnings") or []:
             if isinstance(entry, dict):
                 run.report.warn(entry.get("id"), str(entry.get("message")))
         warned = status.get("warnings_total_count")
         warned = warned if isinstance(warned, int) else len(status.get("warnings") or [])
-        upserted: list[tuple[str, str, list[str]]] = []
-        deleted: list[str] = []
-        rejected: list[tuple[str, str | None, Any]] = []
-        counts = {"created": 0, "updated": 0, "deleted": 0}
-        for rid, fp, kind, fields in records:
-            if rid in invalid:
-                messages = errors_by_id.get(rid) or ["rejected by Meta (no message given)"]
-                run.report.reject(rid, _method(kind), messages)
-                rejected.append((rid, fp, messages))
-                continue
-            counts[kind] += 1
-            if kind == "deleted":
-                deleted.append(rid)
-            else:
-                upserted.append((rid, fp, fields))
+        outcomes = _outcomes(run.report, records, errors_by_id, invalid)
         now = clock()
-        j = jobs.catalog_jobs.c
         with self.engine.begin() as conn:
-            if not jobs.leases.renew(
-                conn, run.job["id"], self.worker_id, now, self.lease_ms,
-                items_created=j.items_created + counts["created"], items_updated=j.items_updated + counts["updated"],
-                items_deleted=j.items_deleted + counts["deleted"], items_rejected=j.items_rejected + len(rejected),
-                warnings_count=j.warnings_count + warned, **run.report.values(),
-            ):
+            if not jobs.leases.renew(conn, run.job["id"], self.worker_id, now, self.lease_ms,
+                                     **outcomes.counters(warned), **run.report.values()):
                 raise _LostLease
             if not jobs.close_batch(conn, batch["id"], now):
                 raise _LostLease
-            jobs.confirm(conn, run.catalog.id, upserted=upserted, deleted=deleted, rejected=rejected, now=now)
+            jobs.confirm(conn, run.catalog.id, upserted=outcomes.upserted, deleted=outcomes.deleted,
+                         rejected=outcomes.rejected, now=now)
         run.lease_until = now + self.lease_ms
         run.confirmed += len(records)
+
+    def _abandon_ended_batch(self, run: _Run, batch: dict[str, Any], state: str, clock: Clock) -> None:
+        """Meta ended a handle in a state other than finished (``error``: "some of the requests might not
+        have finished successfully"; ``canceled``) without naming an item: which items it applied is
+        unknown, so the batch is abandoned (its items unsettled, sent again next sync), not confirmed."""
+        run.report.warn(None, f"items_batch handle {batch['handle']} ended {state or 'without a status'}: "
+                              "which of its items Meta applied is unknown; they are sent again next sync")
+        now = clock()
+        j = jobs.catalog_jobs.c
+        with self.engine.begin() as conn:
+            if not jobs.leases.renew(conn, run.job["id"], self.worker_id, now, self.lease_ms,
+                                     warnings_count=j.warnings_count + 1, **run.report.values()):
+                raise _LostLease
+            if not jobs.abandon_batch(conn, batch, now):
+                raise _LostLease
+        run.lease_until = now + self.lease_ms
 
     # -- 4. product sets ---------------------------------------------------------------------------------------
     def _sync_sets(self, run: _Run, clock: Clock) -> list[dict[str, Any]] | None:

@@ -11,6 +11,11 @@
   records what Meta confirmed (and rejected), closes the batch and counts it on the job, only while the
   caller still holds the job's lease. A resumed job polls its open batches instead of sending them again,
   and never resends an item Meta confirmed.
+- A batch whose outcome is never known (its job failed, it was given up, or Meta ended it in an error state
+  without per-item errors) is *abandoned*: in the same transaction its items become ``unsettled`` in
+  ``catalog_items_sent`` (:func:`abandon_batch`), the optional fields it may have given Meta merged with
+  those of earlier abandoned batches, so the next sync resends or deletes them; the next confirmation of
+  the item makes its state exact again (:func:`confirm`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy import Connection, Text, and_, cast, delete, exists, insert, not_, null, or_, select, update
 
+from metabridge.catalog.clearing import merge_held
+from metabridge.catalog.diff import CHANGE_RULES, ChangeKind
 from metabridge.store.bulk import upsert
 from metabridge.store.leased_jobs import UNFINISHED, LeasedJobs
 from metabridge.store.schema import catalog_batches, catalog_items_sent, catalog_jobs, catalog_products, catalogs
@@ -116,41 +123,53 @@ class ProductState(NamedTuple):
     confirmed: str | None  # the fingerprint Meta confirmed; None: Meta holds nothing confirmed
     rejected: str | None  # a version Meta rejected (not resent until the product changes)
     fields: list[str] | None  # optional fields of the confirmed item (catalog.clearing.held_fields)
+    unsettled: list[str] | None  # optional fields abandoned batches may have given Meta; None: settled
 
 
 def product_states(conn: Connection, catalog_id: int, after: str, limit: int) -> list[ProductState]:
-    """Products after ``after`` (by retailer id) whose version is neither the one Meta confirmed nor one it
-    rejected, with what Meta confirmed and rejected of them and the optional fields it holds (the database
-    skips the unchanged ones, so a re-sync reads only what changed)."""
+    """Products after ``after`` (by retailer id) whose version is not the one Meta confirmed, or whose Meta
+    state is unsettled, unless it is a version Meta rejected; with what Meta confirmed and rejected of them
+    and the optional fields it holds or may hold (the database skips the unchanged ones, so a re-sync reads
+    only what changed)."""
     p, s = catalog_products, catalog_items_sent
     rows = conn.execute(
-        select(p.c.retailer_id, p.c.fingerprint, s.c.fingerprint, s.c.rejected_fingerprint, s.c.fields)
+        select(p.c.retailer_id, p.c.fingerprint, s.c.fingerprint, s.c.rejected_fingerprint, s.c.fields,
+               s.c.unsettled)
         .select_from(p.outerjoin(s, and_(s.c.catalog_id == p.c.catalog_id, s.c.retailer_id == p.c.retailer_id)))
         .where(p.c.catalog_id == catalog_id, p.c.retailer_id > after,
-               or_(s.c.fingerprint.is_(None), s.c.fingerprint != p.c.fingerprint),
+               or_(s.c.fingerprint.is_(None), s.c.fingerprint != p.c.fingerprint, s.c.unsettled.is_not(None)),
                or_(s.c.rejected_fingerprint.is_(None), s.c.rejected_fingerprint != p.c.fingerprint))
         .order_by(p.c.retailer_id).limit(limit)
     ).all()
     return [ProductState(*row) for row in rows]
 
 
-def orphans(conn: Connection, catalog_id: int, after: str, limit: int) -> list[tuple[str, str | None]]:
-    """Sent-state rows whose product is gone, after ``after``: (retailer_id, confirmed fingerprint or None)."""
+class Orphan(NamedTuple):
+    """A sent-state row whose product is gone."""
+
+    retailer_id: str
+    confirmed: str | None  # the fingerprint Meta confirmed; None: Meta holds nothing confirmed
+    unsettled: bool  # an abandoned batch carried it: Meta may hold it, confirmed or not
+
+
+def orphans(conn: Connection, catalog_id: int, after: str, limit: int) -> list[Orphan]:
+    """Sent-state rows whose product is gone, after ``after`` (by retailer id)."""
     p, s = catalog_products, catalog_items_sent
     rows = conn.execute(
-        select(s.c.retailer_id, s.c.fingerprint)
+        select(s.c.retailer_id, s.c.fingerprint, s.c.unsettled.is_not(None))
         .where(s.c.catalog_id == catalog_id, s.c.retailer_id > after,
                not_(exists().where(p.c.catalog_id == s.c.catalog_id, p.c.retailer_id == s.c.retailer_id)))
         .order_by(s.c.retailer_id).limit(limit)
     ).all()
-    return [(rid, fp) for rid, fp in rows]
+    return [Orphan(rid, fp, bool(unsettled)) for rid, fp, unsettled in rows]
 
 
 def forget_unsent(conn: Connection, catalog_id: int, retailer_ids: Sequence[str]) -> None:
-    """Drop sent-state rows of deleted products Meta never confirmed (only a rejected version)."""
+    """Drop sent-state rows of deleted products Meta cannot hold (only a rejected version, none unsettled)."""
     s = catalog_items_sent
     for start in range(0, len(retailer_ids), _CHUNK):
         conn.execute(delete(s).where(s.c.catalog_id == catalog_id, s.c.fingerprint.is_(None),
+                                     s.c.unsettled.is_(None),
                                      s.c.retailer_id.in_(list(retailer_ids[start:start + _CHUNK]))))
 
 
@@ -219,27 +238,61 @@ def close_batch(conn: Connection, batch_id: int, now: int, status: str = "finish
     ).rowcount)
 
 
+def abandon_batch(conn: Connection, batch: dict[str, Any], now: int) -> bool:
+    """Close an open batch whose outcome will never be known and mark its items unsettled
+    (:func:`unsettle`); False when it was already closed (another worker recorded it)."""
+    if not close_batch(conn, batch["id"], now, status="abandoned"):
+        return False
+    unsettle(conn, batch["catalog_id"], batch["items"], now)
+    return True
+
+
 def abandon_batches(conn: Connection, job_id: int, now: int) -> int:
-    """A failed job's open batches: their items were not confirmed, so the next sync sends them again."""
-    return conn.execute(
-        update(catalog_batches).where(catalog_batches.c.job_id == job_id, catalog_batches.c.status == "sent")
-        .values(status="abandoned", finished_at=now)
-    ).rowcount or 0
+    """A failed job's open batches (:func:`abandon_batch`): the next sync sends their items again."""
+    return sum(abandon_batch(conn, batch, now) for batch in open_batches(conn, job_id))
+
+
+def _unsettled_of(conn: Connection, catalog_id: int, retailer_ids: Sequence[str]) -> dict[str, list[str] | None]:
+    """retailer_id -> its ``unsettled`` fields, for the ids that have a sent-state row."""
+    s = catalog_items_sent
+    found: dict[str, list[str] | None] = {}
+    for start in range(0, len(retailer_ids), _CHUNK):
+        rows = conn.execute(
+            select(s.c.retailer_id, s.c.unsettled)
+            .where(s.c.catalog_id == catalog_id, s.c.retailer_id.in_(list(retailer_ids[start:start + _CHUNK])))
+        )
+        found.update((rid, fields) for rid, fields in rows)
+    return found
+
+
+def unsettle(conn: Connection, catalog_id: int, items: Sequence[Sequence[Any]], now: int) -> None:
+    """Record that Meta may hold ``items`` (batch records) as their abandoned batch left them: an UPDATE's
+    optional fields join the item's unsettled fields (Meta may have applied any of the abandoned batches),
+    a DELETE leaves them as they are but unsettled (Meta may or may not have applied it)."""
+    before = _unsettled_of(conn, catalog_id, [item[0] for item in items])
+    rows = []
+    for rid, _, kind, fields in items:
+        sent = [] if CHANGE_RULES[ChangeKind(kind)].method == "DELETE" else fields
+        rows.append({"catalog_id": catalog_id, "retailer_id": rid, "unsettled": merge_held(before.get(rid), sent),
+                     "confirmed_at": now})
+    upsert(conn, catalog_items_sent, rows, ("catalog_id", "retailer_id"),
+           lambda excluded: {"unsettled": excluded.unsettled})
 
 
 # -- confirmations ----------------------------------------------------------------------------------------
 def confirm(conn: Connection, catalog_id: int, *, upserted: Sequence[tuple[str, str, list[str]]],
             deleted: Sequence[str], rejected: Sequence[tuple[str, str | None, Any]], now: int) -> None:
-    """Record Meta's outcome: ``upserted`` (retailer_id, fingerprint, optional fields) items now held,
-    ``deleted`` ids gone, ``rejected`` (retailer_id, fingerprint, errors) versions refused (what Meta held
-    before, its fields included, stays)."""
+    """Record Meta's outcome: ``upserted`` (retailer_id, fingerprint, optional fields) items now held
+    exactly (no longer unsettled), ``deleted`` ids gone, ``rejected`` (retailer_id, fingerprint, errors)
+    versions refused (what Meta held before, its fields and unsettled fields included, stays)."""
     s = catalog_items_sent
     keys = ("catalog_id", "retailer_id")
     held = [{"catalog_id": catalog_id, "retailer_id": rid, "fingerprint": fp, "rejected_fingerprint": None,
              "rejected": None, "fields": fields, "confirmed_at": now} for rid, fp, fields in upserted]
     upsert(conn, s, held, keys,
            lambda excluded: {"fingerprint": excluded.fingerprint, "rejected_fingerprint": null(), "rejected": null(),
-                             "fields": excluded.fields, "confirmed_at": excluded.confirmed_at})
+                             "fields": excluded.fields, "unsettled": null(),
+                             "confirmed_at": excluded.confirmed_at})
     for start in range(0, len(deleted), _CHUNK):
         conn.execute(delete(s).where(s.c.catalog_id == catalog_id, s.c.retailer_id.in_(list(deleted[start:start + _CHUNK]))))
     upsert(conn, s, [{"catalog_id": catalog_id, "retailer_id": rid, "fingerprint": None, "rejected_fingerprint": fp,

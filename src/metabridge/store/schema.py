@@ -281,7 +281,8 @@ catalog_products = Table(
 Index("ux_catalog_products_retailer", catalog_products.c.catalog_id, catalog_products.c.retailer_id, unique=True)
 
 #: What Meta holds, as far as it CONFIRMED it (check_batch_request_status finished without an error for the
-#: item): one row per retailer id Meta holds or rejected. A crash never loses a confirmation nor invents one.
+#: item): one row per retailer id Meta holds, rejected, or may hold (``unsettled``). A crash never loses a
+#: confirmation nor invents one.
 catalog_items_sent = Table(
     "catalog_items_sent",
     metadata,
@@ -291,11 +292,16 @@ catalog_items_sent = Table(
     Column("rejected_fingerprint", String(64), doc="Meta rejected this version: not resent until it changes."),
     Column("rejected", JSON, doc="Meta's errors for the rejected version."),
     Column("fields", JSON, doc="Optional fields of the confirmed item: an UPDATE empties those it drops."),
+    Column("unsettled", JSON(none_as_null=True),
+           doc="An abandoned batch carried the item since Meta last confirmed it: the optional fields it may "
+               "have given Meta ([] for none, or a DELETE). Null: Meta holds what it confirmed. The next sync "
+               "resends the item (emptying these too) or, its product gone, deletes it."),
     Column("confirmed_at", BigInteger, nullable=False),
 )
 
 #: Items_batch calls of a sync: the handle Meta returned (stored before polling) and the items it carried,
-#: so a resumed sync polls it instead of sending it again. status: sent -> finished.
+#: so a resumed sync polls it instead of sending it again. status: sent -> finished | abandoned (outcome never
+#: known: its items become ``catalog_items_sent.unsettled``); not_ingested (no handle: Meta took nothing).
 catalog_batches = Table(
     "catalog_batches",
     metadata,
