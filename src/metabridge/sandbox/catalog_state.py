@@ -8,7 +8,10 @@ items_batch (§6.1)
     Each call is checked item by item (``validation/catalog.py``) under the store's lock, against the
     catalog as it is at that moment, and its valid items are applied at once: CREATE stores the item,
     UPDATE merges the given fields into it (creating it under ``allow_upsert``), DELETE removes it (a
-    missing item is not an error [sandbox]: deleting twice is harmless). ``""``, ``[]`` and ``null``
+    missing item is not an error [sandbox]: deleting twice is harmless; Meta's items_batch reference, its
+    Catalog Batch API guide and the check_batch_request_status reference do not say what a DELETE of a
+    missing retailer id answers, and metabridge takes either answer as success when it retracts an item
+    Meta never confirmed). ``""``, ``[]`` and ``null``
     remove an optional field. The call returns a handle unless no request was valid.
 
 check_batch_request_status
