@@ -2,7 +2,7 @@
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-12-02 10:12:40.118203
+Create Date: 2026-11-23 16:30:00
 """
 
 from alembic import op
