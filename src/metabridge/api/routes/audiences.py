@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from metabridge.api.bodies import read_json_list
-from metabridge.api.deps import service_of
+from metabridge.api.deps import lookup_or_404, service_of
 from metabridge.api.errors import ApiError
 from metabridge.api.routes.ad_accounts import ad_account_or_404, meta_error
 from metabridge.api.schemas_audiences import (
@@ -47,11 +47,8 @@ CUSTOMER_FILE_SOURCE = "USER_PROVIDED_ONLY"
 
 # -- helpers -------------------------------------------------------------------------------------------
 def audience_or_404(service: Service, audience_id: str) -> StoredAudience:
-    with service.engine.connect() as conn:
-        found = store.get_audience(conn, audience_id)
-    if found is None:
-        raise ApiError(404, f"audience '{audience_id}' does not exist")
-    return found
+    return lookup_or_404(service, lambda conn: store.get_audience(conn, audience_id),
+                         f"audience '{audience_id}' does not exist")
 
 
 def destination_or_404(service: Service, audience_id: str, destination_id: int) -> StoredDestination:
