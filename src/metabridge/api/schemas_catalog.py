@@ -35,7 +35,25 @@ def _currency(value: str | None) -> str | None:
     return code
 
 
-class CatalogCreate(BaseModel):
+class _CatalogSettings(BaseModel):
+    """The checks a catalog's ``schedule`` and ``currency`` get, whether created or changed.
+
+    The fields themselves are declared by each subclass (required or optional, in its own order), so
+    the validators do not check that the fields exist here.
+    """
+
+    @field_validator("schedule", check_fields=False)
+    @classmethod
+    def check_schedule(cls, value: str | None) -> str | None:
+        return _schedule(value)
+
+    @field_validator("currency", check_fields=False)
+    @classmethod
+    def check_currency(cls, value: str | None) -> str | None:
+        return _currency(value)
+
+
+class CatalogCreate(_CatalogSettings):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200, description="Unique among catalogs.")
@@ -47,18 +65,8 @@ class CatalogCreate(BaseModel):
     connections: list[int | str] = Field(default_factory=list, description="Connections (id or name) whose "
                                          "delivered Purchase and ViewContent events feed most_sold / most_viewed.")
 
-    @field_validator("schedule")
-    @classmethod
-    def check_schedule(cls, value: str | None) -> str | None:
-        return _schedule(value)
 
-    @field_validator("currency")
-    @classmethod
-    def check_currency(cls, value: str | None) -> str | None:
-        return _currency(value)
-
-
-class CatalogUpdate(BaseModel):
+class CatalogUpdate(_CatalogSettings):
     """New credentials resume a catalog paused by a token or permission error."""
 
     model_config = ConfigDict(extra="forbid")
@@ -70,16 +78,6 @@ class CatalogUpdate(BaseModel):
     schedule: str | None = None
     currency: str | None = Field(default=None, description="null removes it.")
     connections: list[int | str] | None = None
-
-    @field_validator("schedule")
-    @classmethod
-    def check_schedule(cls, value: str | None) -> str | None:
-        return _schedule(value)
-
-    @field_validator("currency")
-    @classmethod
-    def check_currency(cls, value: str | None) -> str | None:
-        return _currency(value)
 
 
 class LastCatalogSync(BaseModel):

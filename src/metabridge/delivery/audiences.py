@@ -279,7 +279,7 @@ class AudienceWorker(PollingWorker):
             account = get_ad_account(conn, destination.ad_account_id) if destination else None
         if destination is None or account is None or destination.status == "detached":
             with self.engine.begin() as conn:
-                jobs.finish(conn, job_id, self.worker_id, now, "failed",
+                jobs.leases.finish(conn, job_id, self.worker_id, now, "failed",
                             error={"class": "cancelled", "message": "destination detached"})
             return
         try:
@@ -307,10 +307,10 @@ class AudienceWorker(PollingWorker):
             log.warning("audience job %d: lease lost (taken over by another worker)", job_id)
         except _Stopped:
             with self.engine.begin() as conn:
-                jobs.release(conn, job_id, self.worker_id)
+                jobs.leases.release(conn, job_id, self.worker_id)
         except _Detached:
             with self.engine.begin() as conn:
-                jobs.finish(conn, job_id, self.worker_id, clock(), "failed",
+                jobs.leases.finish(conn, job_id, self.worker_id, clock(), "failed",
                             error={"class": "cancelled", "message": "destination detached"})
         except GraphError as exc:
             self._on_graph_error(run, exc, clock())
@@ -325,7 +325,7 @@ class AudienceWorker(PollingWorker):
             if note is not None:
                 values["note"] = note
             values["error"] = error
-            jobs.finish(conn, run.job["id"], self.worker_id, now, status, **values)
+            jobs.leases.finish(conn, run.job["id"], self.worker_id, now, status, **values)
             dest: dict[str, Any] = {"last_sync_at": now, "last_sync_result": "ok" if status == "done" else "failed",
                                     "last_sync_error": error}
             if sync_again:
@@ -341,7 +341,7 @@ class AudienceWorker(PollingWorker):
         if run.lease_until - now >= self.send_margin_ms:
             return
         with self.engine.begin() as conn:
-            if not jobs.renew(conn, run.job["id"], self.worker_id, now, self.lease_ms):
+            if not jobs.leases.renew(conn, run.job["id"], self.worker_id, now, self.lease_ms):
                 raise _LostLease
         run.lease_until = now + self.lease_ms
 
@@ -372,7 +372,7 @@ class AudienceWorker(PollingWorker):
             counters = {"num_received": j.num_received + received, "num_invalid_entries": j.num_invalid_entries + invalid}
         now = clock()
         with self.engine.begin() as conn:
-            if not jobs.renew(conn, run.job["id"], self.worker_id, now, self.lease_ms,
+            if not jobs.leases.renew(conn, run.job["id"], self.worker_id, now, self.lease_ms,
                               rows_sent=j.rows_sent + sent, batches=j.batches + 1, invalid_samples=run.samples or None,
                               **counters, **rejected, **job_values):
                 raise _LostLease
@@ -514,7 +514,7 @@ class AudienceWorker(PollingWorker):
                 "batch_seq": 0, "cursor": None,
             }
             with self.engine.begin() as conn:
-                if not jobs.renew(conn, job["id"], self.worker_id, now, self.lease_ms, **values):
+                if not jobs.leases.renew(conn, job["id"], self.worker_id, now, self.lease_ms, **values):
                     raise _LostLease
             job.update(values)
         elif now - (job.get("session_started_at") or now) > REPLACE_SESSION_MS:
@@ -633,7 +633,7 @@ class AudienceWorker(PollingWorker):
         with self.engine.begin() as conn:
             if error_class is ErrorClass.RATE_LIMITED:
                 throttle_ad_account(conn, run.account.id, max(decision.next_attempt_at, run.account.throttled_until or 0))
-            jobs.retry_later(conn, job["id"], self.worker_id, decision.next_attempt_at, detail)
+            jobs.leases.retry_later(conn, job["id"], self.worker_id, decision.next_attempt_at, detail)
             jobs.set_destination(conn, run.destination.id, last_sync_error=detail)
 
     def _needs_person(self, job: dict[str, Any], destination: StoredDestination, message: str, detail: Any,
@@ -643,7 +643,7 @@ class AudienceWorker(PollingWorker):
             values: dict[str, Any] = {"error": error}
             if run is not None:
                 values.update(run.rejected.as_values(), invalid_samples=run.samples or None)
-            jobs.finish(conn, job["id"], self.worker_id, now, "failed", **values)
+            jobs.leases.finish(conn, job["id"], self.worker_id, now, "failed", **values)
             jobs.set_destination(conn, destination.id, status="paused", paused_reason=message,
                                  last_sync_at=now, last_sync_result="failed", last_sync_error=error)
         log.warning("audience destination %d paused: %s", destination.id, message)

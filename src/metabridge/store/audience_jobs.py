@@ -1,15 +1,17 @@
 """Every statement the audience sync engine runs: jobs (with leases), the diff, what Meta holds.
 
-The same rules as the events outbox (:mod:`metabridge.delivery.claims`):
+Jobs are leased with :class:`~metabridge.store.leased_jobs.LeasedJobs` (:data:`leases`), the rules the
+events outbox and catalog jobs follow too:
 
 - a job is *leased* to one worker (``lease_owner`` + ``lease_expires_at``); a ``running`` job whose lease
   expired (crashed worker) is claimable again and resumes;
 - claiming is one ``UPDATE ... WHERE id = (SELECT ... LIMIT 1 [FOR UPDATE SKIP LOCKED]) RETURNING``;
 - the jobs of one destination run one at a time, oldest first (a replace is never overlapped by an add);
 - each acknowledged batch commits, in ONE transaction, the change to ``destination_members`` (what Meta
-  now holds), the job's counters and the lease renewal, and only if the caller still holds the lease.
-  A crash between Meta's answer and that commit re-sends one batch (adds and removes are idempotent at
-  Meta) and never counts it twice; a restart recomputes the remaining difference from the tables.
+  now holds), the job's counters and the lease renewal (``leases.renew``), and only if the caller still
+  holds the lease. A crash between Meta's answer and that commit re-sends one batch (adds and removes
+  are idempotent at Meta) and never counts it twice; a restart recomputes the remaining difference from
+  the tables.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Text, and_, bindparam, cast, delete, exists, func, insert, not_, or_, select, update
+from sqlalchemy import Connection, Text, and_, bindparam, cast, delete, exists, func, insert, not_, select, update
 
 from metabridge.store.audiences import bulk_upsert
+from metabridge.store.leased_jobs import UNFINISHED, LeasedJobs
 from metabridge.store.schema import (
     ad_accounts,
     audience_destinations,
@@ -30,9 +33,11 @@ from metabridge.store.schema import (
     destination_members,
 )
 
-UNFINISHED = ("queued", "running")
 MAX_SAMPLES = 100
 _CHUNK = 500
+
+#: Claim, renew, finish, retry later, release: the jobs of one destination run one at a time.
+leases = LeasedJobs(audience_jobs, "destination_id")
 
 
 def job_dict(row: Any) -> dict[str, Any]:
@@ -127,79 +132,18 @@ def take_due(conn: Connection, destination_id: int, now: int, purge_seen: bool) 
     ).rowcount)
 
 
-def _claimable(now: int) -> Any:
-    j = audience_jobs
-    earlier = audience_jobs.alias("earlier")
-    return and_(
-        j.c.status.in_(UNFINISHED),
-        j.c.next_attempt_at <= now,
-        or_(j.c.lease_expires_at.is_(None), j.c.lease_expires_at < now),
-        exists().where(audience_destinations.c.id == j.c.destination_id, audience_destinations.c.status == "active",
-                       not_(exists().where(
-                           ad_accounts.c.id == audience_destinations.c.ad_account_id,
-                           ad_accounts.c.throttled_until.is_not(None), ad_accounts.c.throttled_until > now))),
-        not_(exists().where(earlier.c.destination_id == j.c.destination_id, earlier.c.id < j.c.id,
-                            earlier.c.status.in_(UNFINISHED))),
-    )
+def _runnable(now: int) -> Any:
+    """Only jobs of an active destination whose ad account Meta is not throttling are claimed."""
+    d = audience_destinations
+    return exists().where(d.c.id == audience_jobs.c.destination_id, d.c.status == "active",
+                          not_(exists().where(ad_accounts.c.id == d.c.ad_account_id,
+                                              ad_accounts.c.throttled_until.is_not(None),
+                                              ad_accounts.c.throttled_until > now)))
 
 
 def claim_job(conn: Connection, worker_id: str, now: int, lease_ms: int) -> dict[str, Any] | None:
     """Lease the oldest claimable job (a crashed worker's running job included) and count the attempt."""
-    picked = select(audience_jobs.c.id).where(_claimable(now)).order_by(audience_jobs.c.id).limit(1)
-    if conn.dialect.name == "postgresql":
-        picked = picked.with_for_update(skip_locked=True, of=audience_jobs)
-    row = conn.execute(
-        update(audience_jobs)
-        .where(audience_jobs.c.id == picked.scalar_subquery(), _claimable(now))
-        .values(status="running", lease_owner=worker_id, lease_expires_at=now + lease_ms,
-                attempts=audience_jobs.c.attempts + 1,
-                started_at=func.coalesce(audience_jobs.c.started_at, now))
-        .returning(*audience_jobs.c)
-    ).first()
-    return job_dict(row) if row else None
-
-
-def _mine(job_id: int, worker_id: str) -> Any:
-    return and_(audience_jobs.c.id == job_id, audience_jobs.c.lease_owner == worker_id,
-                audience_jobs.c.status == "running")
-
-
-def renew(conn: Connection, job_id: int, worker_id: str, now: int, lease_ms: int, **values: Any) -> bool:
-    """Extend the lease (and apply ``values``) if the caller still holds the job."""
-    return bool(conn.execute(
-        update(audience_jobs).where(_mine(job_id, worker_id)).values(lease_expires_at=now + lease_ms, **values)
-    ).rowcount)
-
-
-def finish(conn: Connection, job_id: int, worker_id: str, now: int, status: str, **values: Any) -> bool:
-    return bool(conn.execute(
-        update(audience_jobs).where(_mine(job_id, worker_id))
-        .values(status=status, finished_at=now, lease_owner=None, lease_expires_at=None, **values)
-    ).rowcount)
-
-
-def retry_later(conn: Connection, job_id: int, worker_id: str, next_attempt_at: int, error: Any) -> bool:
-    """Give the job back (still ``running``: its progress is kept) to be resumed at ``next_attempt_at``."""
-    return bool(conn.execute(
-        update(audience_jobs).where(_mine(job_id, worker_id))
-        .values(next_attempt_at=next_attempt_at, error=error, lease_owner=None, lease_expires_at=None)
-    ).rowcount)
-
-
-def release(conn: Connection, job_id: int, worker_id: str) -> bool:
-    """Shutting down: give the job back at once without counting the attempt."""
-    return bool(conn.execute(
-        update(audience_jobs).where(_mine(job_id, worker_id))
-        .values(attempts=audience_jobs.c.attempts - 1, lease_owner=None, lease_expires_at=None)
-    ).rowcount)
-
-
-def fail_unfinished(conn: Connection, destination_id: int, now: int, error: Any) -> int:
-    return conn.execute(
-        update(audience_jobs)
-        .where(audience_jobs.c.destination_id == destination_id, audience_jobs.c.status.in_(UNFINISHED))
-        .values(status="failed", finished_at=now, error=error, lease_owner=None, lease_expires_at=None)
-    ).rowcount or 0
+    return leases.claim(conn, worker_id, now, lease_ms, _runnable(now))
 
 
 # -- the difference ---------------------------------------------------------------------------------------

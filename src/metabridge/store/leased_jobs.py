@@ -1,7 +1,7 @@
 """Leased jobs on any job table: claim, renew, finish, retry later, release.
 
-The rules are those of the events outbox (:mod:`metabridge.delivery.claims`) and of audience jobs
-(:mod:`metabridge.store.audience_jobs`), written once for a table with the lease columns (``status``,
+The rules are those of the events outbox (:mod:`metabridge.delivery.claims`), written once for the job
+tables (audience jobs and catalog jobs) with the lease columns (``status``,
 ``next_attempt_at``, ``attempts``, ``started_at``, ``finished_at``, ``error``, ``lease_owner``,
 ``lease_expires_at``) and one *group* column whose jobs run one at a time, oldest first:
 
@@ -87,3 +87,4 @@ class LeasedJobs:
             update(self.table).where(self._mine(job_id, worker_id))
             .values(attempts=self.table.c.attempts - 1, lease_owner=None, lease_expires_at=None)
         ).rowcount)
+

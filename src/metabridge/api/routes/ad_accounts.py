@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from metabridge.api.deps import service_of
+from metabridge.api.deps import lookup_or_404, service_of, unique_name
 from metabridge.api.errors import ApiError
+from metabridge.api.meta_errors import graph_failure
 from metabridge.api.schemas_audiences import (
     AdAccountCreate,
     AdAccountOut,
@@ -18,8 +18,7 @@ from metabridge.api.schemas_audiences import (
     MetaAudienceOut,
 )
 from metabridge.delivery.audiences import needs_person_message
-from metabridge.delivery.report import error_detail
-from metabridge.graph import ErrorClass, GraphError
+from metabridge.graph import GraphError
 from metabridge.service import Service
 from metabridge.store import ad_accounts as store
 from metabridge.store.ad_accounts import StoredAdAccount
@@ -43,38 +42,25 @@ def to_out(a: StoredAdAccount) -> AdAccountOut:
 
 
 def ad_account_or_404(service: Service, id_or_name: int | str) -> StoredAdAccount:
-    with service.engine.connect() as conn:
-        found = store.find_ad_account(conn, id_or_name)
-    if found is None:
-        raise ApiError(404, f"ad account {id_or_name} does not exist")
-    return found
+    return lookup_or_404(service, lambda conn: store.find_ad_account(conn, id_or_name),
+                         f"ad account {id_or_name} does not exist")
 
 
 def meta_error(exc: GraphError, account: StoredAdAccount, doing: str) -> ApiError:
-    """A Graph error met while serving an API call, as the API's error."""
-    detail = error_detail(exc, now_ms())
-    if exc.error_class is ErrorClass.AUTH:
-        return ApiError(409, f"{doing}: {needs_person_message(exc, account)}", reason="needs_person", meta_error=detail)
-    if exc.error_class is ErrorClass.RATE_LIMITED:
-        return ApiError(429, f"{doing}: Meta rate-limits this ad account; try again later", meta_error=detail)
-    if exc.error_class is ErrorClass.INVALID:
-        return ApiError(422, f"{doing}: Meta rejected the request ({exc})", meta_error=detail)
-    return ApiError(502, f"{doing}: Meta could not answer ({exc})", meta_error=detail)
+    """A Graph error met while serving an API call about ``account``, as the API's error."""
+    return graph_failure(exc, doing, throttled="this ad account",
+                         needs_person=lambda error: needs_person_message(error, account))
 
 
 @router.post("", status_code=201, response_model=AdAccountOut)
 def create(body: AdAccountCreate, request: Request) -> AdAccountOut:
     """Add an ad account (any number); the token and app secret are stored encrypted."""
     service = service_of(request)
-    try:
-        with service.engine.begin() as conn:
-            created = store.create_ad_account(
-                conn, service.box, name=body.name, account_id=body.account_id.removeprefix("act_"),
-                access_token=body.access_token, app_secret=body.app_secret,
-            )
-    except IntegrityError:
-        raise ApiError(409, f"an ad account named '{body.name}' already exists",
-                       [{"field": "name", "message": "must be unique"}]) from None
+    with unique_name("an ad account", body.name), service.engine.begin() as conn:
+        created = store.create_ad_account(
+            conn, service.box, name=body.name, account_id=body.account_id.removeprefix("act_"),
+            access_token=body.access_token, app_secret=body.app_secret,
+        )
     return to_out(created)
 
 
@@ -93,15 +79,12 @@ def get_one(ad_account_id: int, request: Request) -> AdAccountOut:
 def patch(ad_account_id: int, body: AdAccountUpdate, request: Request) -> AdAccountOut:
     service = service_of(request)
     changes = body.model_dump(exclude_unset=True)
-    try:
-        with service.engine.begin() as conn:
-            updated = store.update_credentials(conn, service.box, ad_account_id, name=changes.get("name"),
-                                               access_token=changes.get("access_token"),
-                                               app_secret=changes.get("app_secret"))
-            if updated is not None and ("access_token" in changes or "app_secret" in changes):
-                resume_account_destinations(conn, ad_account_id, now_ms())
-    except IntegrityError:
-        raise ApiError(409, f"an ad account named '{changes.get('name')}' already exists") from None
+    with unique_name("an ad account", str(changes.get("name"))), service.engine.begin() as conn:
+        updated = store.update_credentials(conn, service.box, ad_account_id, name=changes.get("name"),
+                                           access_token=changes.get("access_token"),
+                                           app_secret=changes.get("app_secret"))
+        if updated is not None and ("access_token" in changes or "app_secret" in changes):
+            resume_account_destinations(conn, ad_account_id, now_ms())
     if updated is None:
         raise ApiError(404, f"ad account {ad_account_id} does not exist")
     return to_out(updated)

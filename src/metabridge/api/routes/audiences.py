@@ -12,7 +12,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from metabridge.api.deps import service_of
+from metabridge.api.bodies import read_json_list
+from metabridge.api.deps import lookup_or_404, service_of
 from metabridge.api.errors import ApiError
 from metabridge.api.routes.ad_accounts import ad_account_or_404, meta_error
 from metabridge.api.schemas_audiences import (
@@ -46,11 +47,8 @@ CUSTOMER_FILE_SOURCE = "USER_PROVIDED_ONLY"
 
 # -- helpers -------------------------------------------------------------------------------------------
 def audience_or_404(service: Service, audience_id: str) -> StoredAudience:
-    with service.engine.connect() as conn:
-        found = store.get_audience(conn, audience_id)
-    if found is None:
-        raise ApiError(404, f"audience '{audience_id}' does not exist")
-    return found
+    return lookup_or_404(service, lambda conn: store.get_audience(conn, audience_id),
+                         f"audience '{audience_id}' does not exist")
 
 
 def destination_or_404(service: Service, audience_id: str, destination_id: int) -> StoredDestination:
@@ -90,33 +88,6 @@ def audience_out(service: Service, a: StoredAudience) -> AudienceOut:
         last_sync=_last_sync(latest) if latest else LastSync(at=None, result=None),
         created_at=a.created_at, updated_at=a.updated_at,
     )
-
-
-async def _read_members(request: Request, *, allow_empty: bool) -> list[Any] | None:
-    """The ``members`` list of the body (``{"members": [...]}`` or a bare list); None for no body."""
-    limit = request.app.state.service.settings.max_body_bytes
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise ApiError(413, f"request body is larger than {limit} bytes; send fewer members per call")
-    if not body.strip():
-        if allow_empty:
-            return None
-        raise ApiError(400, 'the request body is empty: send {"members": [...]}')
-    try:
-        document = orjson.loads(bytes(body))
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, f"the request body is not valid JSON: {exc}") from None
-    if isinstance(document, dict) and "members" in document:
-        document = document["members"]
-    if document is None and allow_empty:
-        return None
-    if not isinstance(document, list):
-        raise ApiError(422, 'expected {"members": [...]}', [{"field": "members", "message": "must be a list"}])
-    if len(document) > MAX_MEMBERS_PER_CALL:
-        raise ApiError(413, f"at most {MAX_MEMBERS_PER_CALL} members per call, got {len(document)}")
-    return document
 
 
 def _read_all(raw: list[Any]) -> tuple[list[store.MemberRow], list[dict[str, Any]], list[dict[str, Any]]]:
@@ -201,7 +172,7 @@ async def add_members(request: Request, audience_id: str = AudienceId) -> Member
     Invalid members come back in ``rejected`` with field and rule; the others are applied.
     """
     service = service_of(request)
-    raw = await _read_members(request, allow_empty=False)
+    raw = await read_json_list(request, "members", MAX_MEMBERS_PER_CALL)
     assert raw is not None
     await run_in_threadpool(audience_or_404, service, audience_id)
     return await run_in_threadpool(_apply_adds, service, audience_id, raw)
@@ -225,7 +196,7 @@ async def delete_members(request: Request, audience_id: str = AudienceId) -> Mem
     Emptying removes every member in Meta too, also for add_only destinations.
     """
     service = service_of(request)
-    raw = await _read_members(request, allow_empty=True)
+    raw = await read_json_list(request, "members", MAX_MEMBERS_PER_CALL, allow_empty=True)
     await run_in_threadpool(audience_or_404, service, audience_id)
     return await run_in_threadpool(_apply_removes, service, audience_id, raw)
 

@@ -7,11 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from metabridge.api.bodies import read_json_list
-from metabridge.api.deps import service_of
+from metabridge.api.deps import lookup_or_404, service_of, unique_name
 from metabridge.api.errors import ApiError
+from metabridge.api.meta_errors import graph_failure
 from metabridge.api.schemas_catalog import (
     CatalogCreate,
     CatalogJobOut,
@@ -30,8 +30,7 @@ from metabridge.api.schemas_catalog import (
 from metabridge.catalog import DEFAULT_SET_SIZE, MAX_SET_SIZE, PERSONAL_KINDS, SET_KINDS, canonical_filter, refusal_reason, validate_filter
 from metabridge.catalog_ingest import store_products
 from metabridge.delivery.catalogs import needs_person_message
-from metabridge.delivery.report import error_detail
-from metabridge.graph import ErrorClass, GraphError
+from metabridge.graph import GraphError
 from metabridge.service import Service
 from metabridge.store import catalog_jobs as jobs
 from metabridge.store import catalogs as store
@@ -47,11 +46,8 @@ SET_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
 
 # -- helpers -----------------------------------------------------------------------------------------------
 def catalog_or_404(service: Service, catalog_id: int) -> StoredCatalog:
-    with service.engine.connect() as conn:
-        found = store.get_catalog(conn, catalog_id)
-    if found is None:
-        raise ApiError(404, f"catalog {catalog_id} does not exist")
-    return found
+    return lookup_or_404(service, lambda conn: store.get_catalog(conn, catalog_id),
+                         f"catalog {catalog_id} does not exist")
 
 
 def catalog_out(conn: Connection, c: StoredCatalog) -> CatalogOut:
@@ -92,20 +88,10 @@ def _connection_ids(conn: Connection, given: list[int | str]) -> list[int]:
     return ids
 
 
-def _name_taken(name: str) -> ApiError:
-    return ApiError(409, f"a catalog named '{name}' already exists", [{"field": "name", "message": "must be unique"}])
-
-
 def meta_error(exc: GraphError, catalog: StoredCatalog, doing: str) -> ApiError:
-    """A Graph error met while serving an API call, as the API's error."""
-    detail = error_detail(exc, now_ms())
-    if exc.error_class is ErrorClass.AUTH:
-        return ApiError(409, f"{doing}: {needs_person_message(exc, catalog)}", reason="needs_person", meta_error=detail)
-    if exc.error_class is ErrorClass.RATE_LIMITED:
-        return ApiError(429, f"{doing}: Meta rate-limits this catalog; try again later", meta_error=detail)
-    if exc.error_class is ErrorClass.INVALID:
-        return ApiError(422, f"{doing}: Meta rejected the request ({exc})", meta_error=detail)
-    return ApiError(502, f"{doing}: Meta could not answer ({exc})", meta_error=detail)
+    """A Graph error met while serving an API call about ``catalog``, as the API's error."""
+    return graph_failure(exc, doing, throttled="this catalog",
+                         needs_person=lambda error: needs_person_message(error, catalog))
 
 
 # -- catalogs ----------------------------------------------------------------------------------------------
@@ -114,17 +100,14 @@ def create(body: CatalogCreate, request: Request) -> CatalogOut:
     """Add a catalog (any number). Its first scheduled sync is one schedule period away; sync now with
     ``POST /v1/catalogs/{id}/sync``."""
     service = service_of(request)
-    try:
-        with service.engine.begin() as conn:
-            linked = _connection_ids(conn, body.connections)
-            created = store.create_catalog(
-                conn, service.box, name=body.name, catalog_id=body.catalog_id, access_token=body.access_token,
-                app_secret=body.app_secret, schedule=body.schedule, currency=body.currency,
-            )
-            store.link_connections(conn, created.id, linked)
-            return catalog_out(conn, created)
-    except IntegrityError:
-        raise _name_taken(body.name) from None
+    with unique_name("a catalog", body.name), service.engine.begin() as conn:
+        linked = _connection_ids(conn, body.connections)
+        created = store.create_catalog(
+            conn, service.box, name=body.name, catalog_id=body.catalog_id, access_token=body.access_token,
+            app_secret=body.app_secret, schedule=body.schedule, currency=body.currency,
+        )
+        store.link_connections(conn, created.id, linked)
+        return catalog_out(conn, created)
 
 
 @router.get("", response_model=list[CatalogOut])
@@ -147,21 +130,18 @@ def patch(catalog_id: int, body: CatalogUpdate, request: Request) -> CatalogOut:
     """Change settings; a new schedule counts from now; new credentials resume a paused catalog."""
     service = service_of(request)
     changes = body.model_dump(exclude_unset=True)
-    try:
-        with service.engine.begin() as conn:
-            updated = store.update_catalog(
-                conn, service.box, catalog_id, name=changes.get("name"), meta_catalog_id=changes.get("catalog_id"),
-                schedule=changes.get("schedule"), currency=changes.get("currency"),
-                clear_currency="currency" in changes and changes["currency"] is None,
-                access_token=changes.get("access_token"), app_secret=changes.get("app_secret"),
-            )
-            if updated is None:
-                raise ApiError(404, f"catalog {catalog_id} does not exist")
-            if body.connections is not None:
-                store.link_connections(conn, catalog_id, _connection_ids(conn, body.connections))
-            return catalog_out(conn, updated)
-    except IntegrityError:
-        raise _name_taken(str(changes.get("name"))) from None
+    with unique_name("a catalog", str(changes.get("name"))), service.engine.begin() as conn:
+        updated = store.update_catalog(
+            conn, service.box, catalog_id, name=changes.get("name"), meta_catalog_id=changes.get("catalog_id"),
+            schedule=changes.get("schedule"), currency=changes.get("currency"),
+            clear_currency="currency" in changes and changes["currency"] is None,
+            access_token=changes.get("access_token"), app_secret=changes.get("app_secret"),
+        )
+        if updated is None:
+            raise ApiError(404, f"catalog {catalog_id} does not exist")
+        if body.connections is not None:
+            store.link_connections(conn, catalog_id, _connection_ids(conn, body.connections))
+        return catalog_out(conn, updated)
 
 
 @router.delete("/{catalog_id}", status_code=204)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
 
-from metabridge.api.deps import connection_or_404, service_of
+from metabridge.api.deps import connection_or_404, service_of, unique_name
 from metabridge.api.errors import ApiError
 from metabridge.api.schemas import ConnectionCreate, ConnectionOut, ConnectionUpdate
 from metabridge.events import ConnectionSettings
@@ -37,22 +36,15 @@ def _settings(values: dict) -> ConnectionSettings:
         raise ApiError(422, "the connection settings are invalid", errors) from None
 
 
-def _name_taken(name: str) -> ApiError:
-    return ApiError(409, f"a connection named '{name}' already exists", [{"field": "name", "message": "must be unique"}])
-
-
 @router.post("", status_code=201, response_model=ConnectionOut)
 def create(body: ConnectionCreate, request: Request) -> ConnectionOut:
     service = service_of(request)
     settings = _settings(body.model_dump(include={"pixel_id", *SETTINGS_FIELDS}))
-    try:
-        with service.engine.begin() as conn:
-            created = store.create_connection(
-                conn, service.box, name=body.name, settings=settings,
-                access_token=body.access_token, app_secret=body.app_secret,
-            )
-    except IntegrityError:
-        raise _name_taken(body.name) from None
+    with unique_name("a connection", body.name), service.engine.begin() as conn:
+        created = store.create_connection(
+            conn, service.box, name=body.name, settings=settings,
+            access_token=body.access_token, app_secret=body.app_secret,
+        )
     return to_out(created)
 
 
@@ -74,15 +66,12 @@ def patch(connection_id: int, body: ConnectionUpdate, request: Request) -> Conne
     changes = body.model_dump(exclude_unset=True)
     setting_changes = {k: v for k, v in changes.items() if k == "pixel_id" or k in SETTINGS_FIELDS}
     settings = _settings({**current.settings.model_dump(), **setting_changes}) if setting_changes else None
-    try:
-        with service.engine.begin() as conn:
-            updated = store.update_connection(
-                conn, service.box, connection_id, name=changes.get("name"), settings=settings,
-                access_token=changes.get("access_token"), app_secret=changes.get("app_secret") or None,
-                clear_app_secret="app_secret" in changes and not changes["app_secret"],
-            )
-    except IntegrityError:
-        raise _name_taken(str(changes.get("name"))) from None
+    with unique_name("a connection", str(changes.get("name"))), service.engine.begin() as conn:
+        updated = store.update_connection(
+            conn, service.box, connection_id, name=changes.get("name"), settings=settings,
+            access_token=changes.get("access_token"), app_secret=changes.get("app_secret") or None,
+            clear_app_secret="app_secret" in changes and not changes["app_secret"],
+        )
     if updated is None:
         raise ApiError(404, f"connection {connection_id} does not exist")
     return to_out(updated)

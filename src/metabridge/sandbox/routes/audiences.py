@@ -42,10 +42,12 @@ from metabridge.sandbox.routes.catalog import product_set_node
 from metabridge.sandbox.routes.common import (
     GraphCall,
     begin_graph_call,
-    check_node_id,
+    begin_node_call,
+    control_path,
     get_state,
     graph_success,
-    json_response,
+    method_override,
+    select_fields,
 )
 from metabridge.sandbox.validation.audiences import (
     check_value_column,
@@ -65,16 +67,12 @@ __all__ = ["router"]
 
 router = APIRouter()
 
-_CONTROL_SEGMENT = "_sandbox"
 _ACCOUNT_RE = re.compile(r"\d+")
 _USAGE_HEADER = "x-business-use-case-usage"
 
 T = TypeVar("T")
-
-
-def _control_path(version: str) -> Response | None:
-    """A ``/_sandbox/...`` path no control route took: 404 as the app's catch-all answers."""
-    return json_response({"detail": "Not Found"}, 404) if version == _CONTROL_SEGMENT else None
+#: What a node route does once the call is checked and the id is known to be an audience's.
+_NodeHandler = Callable[[GraphCall, AudienceStore], Response]
 
 
 def _ad_account(ad_account_id: str, method: str) -> str:
@@ -111,28 +109,50 @@ def _note_usage(call: GraphCall, store: AudienceStore, ad_account_id: str) -> No
     call.extra_headers[_USAGE_HEADER] = orjson.dumps(usage).decode()
 
 
-def _select(view: dict[str, Any], fields: list[str]) -> dict[str, Any]:
-    """The requested fields Graph would show (unset ones left out), ``id`` always."""
-    selected = {name: view[name] for name in fields if view.get(name) is not None}
-    selected.setdefault("id", view["id"])
-    return selected
+def _note_owner_usage(
+    call: GraphCall, store: AudienceStore, audience_id: str, method: str
+) -> tuple[str, bool]:
+    """Count the call against the ad account owning the audience: (that account, value-based audience)."""
+    account, value_based = _store(method, store.account_of, audience_id)
+    _note_usage(call, store, account)
+    return account, value_based
 
 
-def _method_override(params: dict[str, Any]) -> str:
-    method = params.get("method")
-    return method.strip().upper() if isinstance(method, str) else ""
+async def _begin_account_call(
+    request: Request, version: str, ad_account_id: str, method: str
+) -> tuple[GraphCall, AudienceStore, str]:
+    """The start of an ad account edge route: the call's checks, the account id, its usage header."""
+    call = await begin_graph_call(request, version)
+    account = _ad_account(ad_account_id, method)
+    store = get_state(request).audiences
+    _note_usage(call, store, account)
+    return call, store, account
+
+
+async def _audience_node(
+    request: Request, version: str, audience_id: str, method: str, handle: _NodeHandler
+) -> Response:
+    """The start every ``/{version}/{audience_id}`` route shares, then ``handle``.
+
+    A product-set id goes to the catalog routes after the token and id checks, exactly where Graph
+    would tell the two kinds of node apart.
+    """
+    if (answer := control_path(version)) is not None:
+        return answer
+    call = await begin_node_call(request, version, audience_id, method)
+    if (answer := product_set_node(request, call, audience_id)) is not None:
+        return answer
+    call.audience_id = audience_id
+    return handle(call, get_state(request).audiences)
 
 
 # -- ad account edge --------------------------------------------------------------------------------------
 @router.post("/{version}/act_{ad_account_id}/customaudiences")
 async def create_audience(version: str, ad_account_id: str, request: Request) -> Response:
     """Create a customer-list audience (§1.1)."""
-    if (answer := _control_path(version)) is not None:
+    if (answer := control_path(version)) is not None:
         return answer
-    call = await begin_graph_call(request, version)
-    account = _ad_account(ad_account_id, "post")
-    store = get_state(request).audiences
-    _note_usage(call, store, account)
+    call, store, account = await _begin_account_call(request, version, ad_account_id, "post")
     spec = parse_create(call.params)
     audience_id, _ = _store("post", store.create, account, spec)
     call.audience_id = audience_id
@@ -142,12 +162,9 @@ async def create_audience(version: str, ad_account_id: str, request: Request) ->
 @router.get("/{version}/act_{ad_account_id}/customaudiences")
 async def list_audiences(version: str, ad_account_id: str, request: Request) -> Response:
     """The account's audiences, newest first, ``limit`` per page (default 25), cursors (§1.4)."""
-    if (answer := _control_path(version)) is not None:
+    if (answer := control_path(version)) is not None:
         return answer
-    call = await begin_graph_call(request, version)
-    account = _ad_account(ad_account_id, "get")
-    store = get_state(request).audiences
-    _note_usage(call, store, account)
+    call, store, account = await _begin_account_call(request, version, ad_account_id, "get")
     params = call.params
     fields = parse_fields(params.get("fields"))
     limit = parse_limit(params.get("limit"))
@@ -163,7 +180,7 @@ async def list_audiences(version: str, ad_account_id: str, request: Request) -> 
         paging["previous"] = str(base.include_query_params(before=first, limit=limit))
     if more_after:
         paging["next"] = str(base.include_query_params(after=last, limit=limit))
-    body = {"data": [_select(v, fields) for v in views], "paging": paging}
+    body = {"data": [select_fields(v, fields) for v in views], "paging": paging}
     return graph_success(request, call, body)
 
 
@@ -171,68 +188,55 @@ async def list_audiences(version: str, ad_account_id: str, request: Request) -> 
 @router.get("/{version}/{audience_id}")
 async def read_audience(version: str, audience_id: str, request: Request) -> Response:
     """One audience's ``fields`` (§1.3)."""
-    if (answer := _control_path(version)) is not None:
-        return answer
-    call = await begin_graph_call(request, version)
-    check_node_id(audience_id, "get")
-    if (answer := product_set_node(request, call, audience_id)) is not None:
-        return answer
-    call.audience_id = audience_id
-    store = get_state(request).audiences
-    view = _store("get", store.view, audience_id)
-    _note_usage(call, store, view["account_id"])
-    fields = parse_fields(call.params.get("fields"))
-    return graph_success(request, call, _select(view, fields))
+
+    def read(call: GraphCall, store: AudienceStore) -> Response:
+        view = _store("get", store.view, audience_id)
+        _note_usage(call, store, view["account_id"])
+        fields = parse_fields(call.params.get("fields"))
+        return graph_success(request, call, select_fields(view, fields))
+
+    return await _audience_node(request, version, audience_id, "get", read)
 
 
 @router.post("/{version}/{audience_id}")
 async def update_audience(version: str, audience_id: str, request: Request) -> Response:
     """Update ``name``, ``description``, ``customer_file_source`` (§1.4); ``method=DELETE`` deletes."""
-    if (answer := _control_path(version)) is not None:
-        return answer
-    call = await begin_graph_call(request, version)
-    check_node_id(audience_id, "post")
-    if (answer := product_set_node(request, call, audience_id)) is not None:
-        return answer
-    call.audience_id = audience_id
-    store = get_state(request).audiences
-    account, _ = _store("post", store.account_of, audience_id)
-    _note_usage(call, store, account)
-    if _method_override(call.params) == "DELETE":
-        _store("post", store.delete, audience_id)
-    else:
-        _store("post", store.update, audience_id, parse_update(call.params))
-    return graph_success(request, call, {"success": True})
+
+    def update(call: GraphCall, store: AudienceStore) -> Response:
+        _note_owner_usage(call, store, audience_id, "post")
+        if method_override(call.params) == "DELETE":
+            _store("post", store.delete, audience_id)
+        else:
+            _store("post", store.update, audience_id, parse_update(call.params))
+        return graph_success(request, call, {"success": True})
+
+    return await _audience_node(request, version, audience_id, "post", update)
 
 
 @router.delete("/{version}/{audience_id}")
 async def delete_audience(version: str, audience_id: str, request: Request) -> Response:
     """Delete an audience (§1.4); an open replace session goes with it."""
-    if (answer := _control_path(version)) is not None:
-        return answer
-    call = await begin_graph_call(request, version)
-    check_node_id(audience_id, "delete")
-    if (answer := product_set_node(request, call, audience_id)) is not None:
-        return answer
-    call.audience_id = audience_id
-    store = get_state(request).audiences
-    account, _ = _store("delete", store.account_of, audience_id)
-    _note_usage(call, store, account)
-    _store("delete", store.delete, audience_id)
-    return graph_success(request, call, {"success": True})
+
+    def delete(call: GraphCall, store: AudienceStore) -> Response:
+        _note_owner_usage(call, store, audience_id, "delete")
+        _store("delete", store.delete, audience_id)
+        return graph_success(request, call, {"success": True})
+
+    return await _audience_node(request, version, audience_id, "delete", delete)
 
 
 # -- members ----------------------------------------------------------------------------------------------
 async def _upload(request: Request, version: str, audience_id: str, op: str) -> Response:
-    call = await begin_graph_call(request, version)
+    """``/users`` (add, remove) and ``/usersreplace``: one payload of rows, checked and applied."""
+    if (answer := control_path(version)) is not None:
+        return answer
     method = request.method.lower()
-    check_node_id(audience_id, method)
+    call = await begin_node_call(request, version, audience_id, method)
     call.audience_id = audience_id
-    if op == "add" and _method_override(call.params) == "DELETE":
+    if op == "add" and method_override(call.params) == "DELETE":
         op = "remove"
     store = get_state(request).audiences
-    account, value_based = _store(method, store.account_of, audience_id)
-    _note_usage(call, store, account)
+    account, value_based = _note_owner_usage(call, store, audience_id, method)
     if not store.tos_accepted(account):
         raise store_error("tos_not_accepted", {"ad_account_id": account})
     schema, data = parse_payload(call.params.get("payload"))
@@ -264,22 +268,16 @@ async def _upload(request: Request, version: str, audience_id: str, op: str) -> 
 @router.post("/{version}/{audience_id}/users")
 async def add_users(version: str, audience_id: str, request: Request) -> Response:
     """Add members (§2.1); with ``method=DELETE`` remove them instead."""
-    if (answer := _control_path(version)) is not None:
-        return answer
     return await _upload(request, version, audience_id, "add")
 
 
 @router.delete("/{version}/{audience_id}/users")
 async def remove_users(version: str, audience_id: str, request: Request) -> Response:
     """Remove members (§2.1): payload in a JSON or form body, or in the query string as the SDKs send it."""
-    if (answer := _control_path(version)) is not None:
-        return answer
     return await _upload(request, version, audience_id, "remove")
 
 
 @router.post("/{version}/{audience_id}/usersreplace")
 async def replace_users(version: str, audience_id: str, request: Request) -> Response:
     """One batch of a replace session (§2.5)."""
-    if (answer := _control_path(version)) is not None:
-        return answer
     return await _upload(request, version, audience_id, "replace")

@@ -28,11 +28,12 @@ from metabridge.sandbox.catalog_state import CatalogError
 from metabridge.sandbox.errors import unknown_object
 from metabridge.sandbox.routes.common import (
     GraphCall,
-    begin_graph_call,
-    check_node_id,
+    begin_node_call,
+    control_path,
     get_state,
     graph_success,
-    json_response,
+    method_override,
+    select_fields,
 )
 from metabridge.sandbox.validation.audiences import param_error, parse_bool, parse_limit
 from metabridge.sandbox.validation.catalog import (
@@ -56,11 +57,6 @@ router = APIRouter()
 T = TypeVar("T")
 
 
-def _control_path(version: str) -> Response | None:
-    """A ``/_sandbox/...`` path no control route took: 404 as the app's catch-all answers."""
-    return json_response({"detail": "Not Found"}, 404) if version == "_sandbox" else None
-
-
 def _store(method: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call the catalog store; its refusals become Graph errors."""
     try:
@@ -73,24 +69,16 @@ def _store(method: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         raise unknown_object(exc.details["product_set_id"], method) from None
 
 
-def _select(view: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    """The requested fields Graph would show (unset ones left out), ``id`` always."""
-    selected = {name: view[name] for name in fields if view.get(name) is not None}
-    selected.setdefault("id", view["id"])
-    return selected
-
-
 # -- items -----------------------------------------------------------------------------------------------
 @router.post("/{version}/{catalog_id}/items_batch")
 async def items_batch(version: str, catalog_id: str, request: Request) -> Response:
     """Create, update and delete items (§6.1); each item is checked on its own."""
-    if (answer := _control_path(version)) is not None:
+    if (answer := control_path(version)) is not None:
         return answer
     store = get_state(request).catalogs
     if catalog_id.isdecimal():
         store.note_batch_call(catalog_id)  # counted whatever happens next: "nothing was sent" is exact
-    call = await begin_graph_call(request, version)
-    check_node_id(catalog_id, "post")
+    call = await begin_node_call(request, version, catalog_id, "post")
     size = len(await request.body())
     if size > MAX_BODY_BYTES:
         raise body_too_large(size)
@@ -107,10 +95,9 @@ async def items_batch(version: str, catalog_id: str, request: Request) -> Respon
 @router.get("/{version}/{catalog_id}/check_batch_request_status")
 async def check_batch_request_status(version: str, catalog_id: str, request: Request) -> Response:
     """The status of one items_batch handle: always a one-element ``data`` list (§6.1)."""
-    if (answer := _control_path(version)) is not None:
+    if (answer := control_path(version)) is not None:
         return answer
-    call = await begin_graph_call(request, version)
-    check_node_id(catalog_id, "get")
+    call = await begin_node_call(request, version, catalog_id, "get")
     params = call.params
     handle = params.get("handle")
     if not isinstance(handle, str) or not handle:
@@ -130,10 +117,9 @@ async def check_batch_request_status(version: str, catalog_id: str, request: Req
 @router.post("/{version}/{catalog_id}/product_sets")
 async def create_product_set(version: str, catalog_id: str, request: Request) -> Response:
     """Create a product set (§6.3): ``{"id"}``; a filter another set of the catalog has is 10803."""
-    if (answer := _control_path(version)) is not None:
+    if (answer := control_path(version)) is not None:
         return answer
-    call = await begin_graph_call(request, version)
-    check_node_id(catalog_id, "post")
+    call = await begin_node_call(request, version, catalog_id, "post")
     spec = parse_set_create(call.params)
     set_id = _store("post", get_state(request).catalogs.create_set, catalog_id, spec)
     return graph_success(request, call, {"id": set_id})
@@ -143,10 +129,9 @@ async def create_product_set(version: str, catalog_id: str, request: Request) ->
 async def list_product_sets(version: str, catalog_id: str, request: Request) -> Response:
     """The catalog's sets, oldest first, ``limit`` per page (default 25), ``after`` cursors,
     ``summary.total_count``; ``retailer_id`` narrows to the sets with that external id (§6.3)."""
-    if (answer := _control_path(version)) is not None:
+    if (answer := control_path(version)) is not None:
         return answer
-    call = await begin_graph_call(request, version)
-    check_node_id(catalog_id, "get")
+    call = await begin_node_call(request, version, catalog_id, "get")
     params = call.params
     fields = parse_set_fields(params.get("fields"), ("id", "name"))
     limit = parse_limit(params.get("limit"))
@@ -157,7 +142,8 @@ async def list_product_sets(version: str, catalog_id: str, request: Request) -> 
     views, more, total = get_state(request).catalogs.list_sets(
         catalog_id, limit=limit, after=after, retailer_id=retailer_id
     )
-    body: dict[str, Any] = {"data": [_select(v, fields) for v in views], "summary": {"total_count": total}}
+    data = [select_fields(v, fields) for v in views]
+    body: dict[str, Any] = {"data": data, "summary": {"total_count": total}}
     if views:
         last = encode_set_cursor(views[-1]["id"])
         paging: dict[str, Any] = {"cursors": {"before": encode_set_cursor(views[0]["id"]), "after": last}}
@@ -180,9 +166,9 @@ def product_set_node(request: Request, call: GraphCall, node_id: str) -> Respons
     params = call.params
     if method == "get":
         view = _store(method, store.set_view, node_id)
-        return graph_success(request, call, _select(view, parse_set_fields(params.get("fields"), ("id",))))
-    override = params.get("method")
-    if method == "delete" or (isinstance(override, str) and override.strip().upper() == "DELETE"):
+        fields = parse_set_fields(params.get("fields"), ("id",))
+        return graph_success(request, call, select_fields(view, fields))
+    if method == "delete" or method_override(params) == "DELETE":
         _store(method, store.delete_set, node_id)
     else:
         _store(method, store.update_set, node_id, parse_set_update(params))

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,14 +37,22 @@ from metabridge.sandbox.parsing import extract_token, merged_params, parse_body
 from metabridge.sandbox.state import RequestRecord, SandboxState
 
 __all__ = [
+    "CONTROL_SEGMENT",
     "GraphCall",
     "begin_graph_call",
+    "begin_node_call",
     "check_node_id",
+    "control_path",
     "get_state",
     "graph_error_response",
     "graph_success",
     "json_response",
+    "method_override",
+    "select_fields",
 ]
+
+#: The first path segment of the sandbox's own routes (``/_sandbox/...``), never a Graph version.
+CONTROL_SEGMENT = "_sandbox"
 
 _VERSION_RE = re.compile(r"^v\d+\.\d+\Z")
 _NODE_ID_RE = re.compile(r"^\d+\Z")
@@ -137,6 +146,37 @@ def check_node_id(node_id: str, method: str) -> None:
     """Numeric ids only (pixels, datasets, audiences, catalogs); anything else is 100/33 like Graph."""
     if not _NODE_ID_RE.match(node_id):
         raise unknown_object(node_id, method)
+
+
+async def begin_node_call(request: Request, version: str, node_id: str, method: str) -> GraphCall:
+    """:func:`begin_graph_call`, then :func:`check_node_id`: the start of every ``/{version}/{node_id}...``
+    route, in this order (a bad token answers before a bad id, as on Graph)."""
+    call = await begin_graph_call(request, version)
+    check_node_id(node_id, method)
+    return call
+
+
+def control_path(version: str) -> Response | None:
+    """A ``/_sandbox/...`` path no control route took: 404 as the app's catch-all answers.
+
+    The Graph routes' ``/{version}/...`` patterns match control paths too; each checks this first so a
+    mistyped control call is a plain 404, not a Graph error.
+    """
+    return json_response({"detail": "Not Found"}, 404) if version == CONTROL_SEGMENT else None
+
+
+def select_fields(view: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    """The requested fields Graph would show (unset ones left out), ``id`` always."""
+    selected = {name: view[name] for name in fields if view.get(name) is not None}
+    selected.setdefault("id", view["id"])
+    return selected
+
+
+def method_override(params: dict[str, Any]) -> str:
+    """The ``method`` parameter (upper case, "" without one): Graph SDKs send ``POST ... method=DELETE``
+    to delete where a client cannot send DELETE."""
+    method = params.get("method")
+    return method.strip().upper() if isinstance(method, str) else ""
 
 
 def _log(
