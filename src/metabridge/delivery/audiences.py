@@ -41,15 +41,15 @@ from functools import partial
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from metabridge.audiences import MAX_ROWS, RowBuilder, columns_for, replace_body, users_body
 from metabridge.audiences.rows import schema_of
 from metabridge.config import Settings
 from metabridge.credentials import SecretBox, SecretKeyError
 from metabridge.delivery.report import error_detail, internal_detail
-from metabridge.delivery.retry import RetryPolicy, usage_hint_seconds
-from metabridge.delivery.common import Clock, PollingWorker, default_worker_id
+from metabridge.delivery.retry import usage_hint_seconds
+from metabridge.delivery.common import Clock, JobWorker
 from metabridge.graph import ErrorClass, GraphClient, GraphError, GraphResponse
 from metabridge.store import audience_jobs as jobs
 from metabridge.store.ad_accounts import StoredAdAccount, get_ad_account, throttle_ad_account
@@ -220,7 +220,7 @@ class _Run:
     rejected: _Rejected
 
 
-class AudienceWorker(PollingWorker):
+class AudienceWorker(JobWorker):
     """Runs audience jobs. Not shared between threads: one per thread (any number per database)."""
 
     kind = "audience"
@@ -229,29 +229,12 @@ class AudienceWorker(PollingWorker):
         self, engine: Engine, settings: Settings, box: SecretBox, graph: GraphClient, worker_id: str | None = None,
         *, rng: random.Random | None = None,
     ) -> None:
-        self.engine = engine
-        self.settings = settings
-        self.box = box
-        self.graph = graph
-        self.worker_id = (worker_id or default_worker_id())[:64]
-        self.policy = RetryPolicy(settings, rng)
-        self.lease_ms, self.send_margin_ms = self.check_lease(settings.lease_seconds, graph)
+        super().__init__(engine, settings, box, graph, worker_id, rng=rng)
         self._rng = rng or random.Random()
 
-    # -- loop (run(stop) comes from PollingWorker) -----------------------------------------------------------
-    def run_once(self, now_ms: int | None = None) -> int:
-        """Schedule due syncs, then run claimable jobs until none is left; returns how many ran."""
-        clock = Clock(now_ms)
-        self.schedule(clock())
-        handled = 0
-        while not self._stopping():
-            with self.engine.begin() as conn:
-                job = jobs.claim_job(conn, self.worker_id, clock(), self.lease_ms)
-            if job is None:
-                break
-            self._process(job, clock)
-            handled += 1
-        return handled
+    # -- loop (run(stop) and run_once() come from JobWorker) -----------------------------------------------
+    def claim(self, conn: Connection, now: int) -> dict[str, Any] | None:
+        return jobs.claim_job(conn, self.worker_id, now, self.lease_ms)
 
     def schedule(self, now: int) -> list[int]:
         """Create the jobs of every destination whose sync is due; returns the new job ids."""
@@ -271,7 +254,7 @@ class AudienceWorker(PollingWorker):
         return created
 
     # -- one job -------------------------------------------------------------------------------------------
-    def _process(self, job: dict[str, Any], clock: Clock) -> None:
+    def process(self, job: dict[str, Any], clock: Clock) -> None:
         job_id = job["id"]
         now = clock()
         with self.engine.connect() as conn:

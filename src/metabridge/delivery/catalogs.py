@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from metabridge.catalog import (
     CHANGE_RULES,
@@ -66,9 +66,9 @@ from metabridge.catalog import (
 from metabridge.catalog.schedule import next_run
 from metabridge.config import Settings
 from metabridge.credentials import SecretBox, SecretKeyError
-from metabridge.delivery.common import Clock, PollingWorker, default_worker_id
+from metabridge.delivery.common import Clock, JobWorker
 from metabridge.delivery.report import error_detail, internal_detail
-from metabridge.delivery.retry import RetryPolicy, usage_hint_seconds
+from metabridge.delivery.retry import usage_hint_seconds
 from metabridge.graph import ErrorClass, GraphClient, GraphError, GraphResponse
 from metabridge.store import catalog_jobs as jobs
 from metabridge.store.bulk import refresh_statistics
@@ -208,7 +208,7 @@ def _outcomes(report: _Report, records: list[list[Any]], errors_by_id: dict[str,
     return outcomes
 
 
-class CatalogWorker(PollingWorker):
+class CatalogWorker(JobWorker):
     """Runs catalog sync jobs. One per thread; any number per database."""
 
     kind = "catalog"
@@ -217,29 +217,12 @@ class CatalogWorker(PollingWorker):
         self, engine: Engine, settings: Settings, box: SecretBox, graph: GraphClient, worker_id: str | None = None,
         *, rng: random.Random | None = None, sleep: Any = None,
     ) -> None:
-        self.engine = engine
-        self.settings = settings
-        self.box = box
-        self.graph = graph
-        self.worker_id = (worker_id or default_worker_id())[:64]
-        self.policy = RetryPolicy(settings, rng)
-        self.lease_ms, self.send_margin_ms = self.check_lease(settings.lease_seconds, graph)
+        super().__init__(engine, settings, box, graph, worker_id, rng=rng)
         self._sleep = sleep
 
-    # -- loop ----------------------------------------------------------------------------------------------
-    def run_once(self, now_ms: int | None = None) -> int:
-        """Schedule due catalogs, then run claimable jobs until none is left; returns how many ran."""
-        clock = Clock(now_ms)
-        self.schedule(clock())
-        handled = 0
-        while not self._stopping():
-            with self.engine.begin() as conn:
-                job = jobs.claim_job(conn, self.worker_id, clock(), self.lease_ms)
-            if job is None:
-                break
-            self._process(job, clock)
-            handled += 1
-        return handled
+    # -- loop (run(stop) and run_once() come from JobWorker) -----------------------------------------------
+    def claim(self, conn: Connection, now: int) -> dict[str, Any] | None:
+        return jobs.claim_job(conn, self.worker_id, now, self.lease_ms)
 
     def schedule(self, now: int) -> list[int]:
         """A sync job for every catalog whose scheduled time has come; returns the new job ids."""
@@ -262,7 +245,7 @@ class CatalogWorker(PollingWorker):
             time.sleep(seconds)
 
     # -- one job -------------------------------------------------------------------------------------------
-    def _process(self, job: dict[str, Any], clock: Clock) -> None:
+    def process(self, job: dict[str, Any], clock: Clock) -> None:
         job_id = job["id"]
         with self.engine.connect() as conn:
             catalog = store.get_catalog(conn, job["catalog_id"])

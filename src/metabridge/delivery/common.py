@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import threading
 import uuid
+from typing import Any
 
+from sqlalchemy import Connection, Engine
+
+from metabridge.config import Settings
+from metabridge.credentials import SecretBox
+from metabridge.delivery.retry import RetryPolicy
 from metabridge.graph import GraphClient
 from metabridge.timeutil import now_ms as wall_clock_ms
+
+__all__ = ["Clock", "JobWorker", "PollingWorker", "default_worker_id", "send_margin_ms"]
 
 
 def default_worker_id() -> str:
@@ -41,16 +50,30 @@ class Clock:
 class PollingWorker:
     """The loop every worker runs: a pass, then a short sleep when the pass found nothing to do.
 
-    Subclasses implement :meth:`run_once` (one pass over due work, returning how much it handled) and
-    call :meth:`check_lease` from ``__init__``. Errors in a pass (database down, a bug) are logged and the
-    loop goes on after a pause: a worker thread that dies silently would leave work undone, and leases
-    make a retried pass safe.
+    Subclasses implement :meth:`run_once` (one pass over due work, returning how much it handled). Errors
+    in a pass (database down, a bug) are logged and the loop goes on after a pause: a worker thread that
+    dies silently would leave work undone, and leases make a retried pass safe.
+
+    Every worker holds the same things: the database, settings, the secret box (to read credentials), its
+    Graph client, a worker id for the lease columns, the retry policy, and a lease long enough to outlive
+    any request made under it (``send_margin_ms``: the lease that must be left to start a request).
     """
 
     #: what the worker does, for its log lines ("delivery", "audience", "catalog")
     kind = "worker"
-    worker_id: str
     _stop: threading.Event | None = None
+
+    def __init__(
+        self, engine: Engine, settings: Settings, box: SecretBox, graph: GraphClient, worker_id: str | None = None,
+        *, rng: random.Random | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.box = box
+        self.graph = graph
+        self.worker_id = (worker_id or default_worker_id())[:64]
+        self.policy = RetryPolicy(settings, rng)
+        self.lease_ms, self.send_margin_ms = self.check_lease(settings.lease_seconds, graph)
 
     def run_once(self, now_ms: int | None = None) -> int:
         raise NotImplementedError
@@ -84,3 +107,37 @@ class PollingWorker:
                 f"({margin_ms / 2000:g} s): a lease must outlive any request made under it"
             )
         return lease_ms, margin_ms
+
+
+class JobWorker(PollingWorker):
+    """A worker of leased jobs (audience uploads, catalog syncs): create the jobs whose time has come, then
+    claim and run jobs one at a time until none is claimable.
+
+    Subclasses implement :meth:`schedule`, :meth:`claim` (lease one job, in the caller's transaction) and
+    :meth:`process` (run the claimed job to an outcome, renewing its lease as it goes).
+    """
+
+    def run_once(self, now_ms: int | None = None) -> int:
+        """Schedule due work, then run claimable jobs until none is left; returns how many ran."""
+        clock = Clock(now_ms)
+        self.schedule(clock())
+        handled = 0
+        while not self._stopping():
+            with self.engine.begin() as conn:
+                job = self.claim(conn, clock())
+            if job is None:
+                break
+            self.process(job, clock)
+            handled += 1
+        return handled
+
+    def schedule(self, now: int) -> list[int]:
+        """Create the jobs that are due at ``now``; returns their ids."""
+        raise NotImplementedError
+
+    def claim(self, conn: Connection, now: int) -> dict[str, Any] | None:
+        """Lease the next claimable job to this worker, or None."""
+        raise NotImplementedError
+
+    def process(self, job: dict[str, Any], clock: Clock) -> None:
+        raise NotImplementedError

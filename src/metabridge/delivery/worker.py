@@ -24,18 +24,15 @@ so a lease cannot expire mid-request and let a second worker send the same event
 from __future__ import annotations
 
 import logging
-import random
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine
 
-from metabridge.config import Settings
-from metabridge.credentials import SecretBox, SecretKeyError
+from metabridge.credentials import SecretKeyError
 from metabridge.delivery import claims
-from metabridge.delivery.common import Clock, PollingWorker, default_worker_id
+from metabridge.delivery.common import Clock, PollingWorker
 from metabridge.delivery.claims import ClaimedEvent
 from metabridge.delivery.payload import build_body, time_window_error
 from metabridge.delivery.report import (
@@ -49,8 +46,8 @@ from metabridge.delivery.report import (
     pause_reason,
     rejects_whole_request,
 )
-from metabridge.delivery.retry import RetryPolicy, usage_hint_seconds
-from metabridge.graph import ErrorClass, GraphClient, GraphError, GraphResponse
+from metabridge.delivery.retry import usage_hint_seconds
+from metabridge.graph import ErrorClass, GraphError, GraphResponse
 from metabridge.graph.wire import events_path
 from metabridge.store.db import read_only
 from metabridge.store.product_activity import record_counts, tally
@@ -80,25 +77,6 @@ class DeliveryWorker(PollingWorker):
     """Delivers pending events of every connection. Not shared between threads: one per thread."""
 
     kind = "delivery"
-
-    def __init__(
-        self,
-        engine: Engine,
-        settings: Settings,
-        box: SecretBox,
-        graph: GraphClient,
-        worker_id: str | None = None,
-        *,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.engine = engine
-        self.settings = settings
-        self.box = box
-        self.graph = graph
-        self.worker_id = (worker_id or default_worker_id())[:64]
-        self.policy = RetryPolicy(settings, rng)
-        #: send_margin_ms: minimum lease left to start a request (twice the HTTP timeout).
-        self.lease_ms, self.send_margin_ms = self.check_lease(settings.lease_seconds, graph)
 
     # -- loop ------------------------------------------------------------------------------------------
     # run(stop) comes from PollingWorker: a batch claimed but not sent yet when ``stop`` is set is released

@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Text, and_, cast, delete, exists, insert, not
 from metabridge.catalog.clearing import merge_held
 from metabridge.catalog.diff import CHANGE_RULES, ChangeKind
 from metabridge.store.bulk import upsert
-from metabridge.store.leased_jobs import UNFINISHED, LeasedJobs
+from metabridge.store.leased_jobs import LeasedJobs
 from metabridge.store.schema import catalog_batches, catalog_items_sent, catalog_jobs, catalog_products, catalogs
 
 MAX_SAMPLES = 100
@@ -106,14 +106,6 @@ def claim_job(conn: Connection, worker_id: str, now: int, lease_ms: int) -> dict
         or_(catalogs.c.throttled_until.is_(None), catalogs.c.throttled_until <= now),
     )
     return leases.claim(conn, worker_id, now, lease_ms, usable)
-
-
-def fail_unfinished(conn: Connection, catalog_id: int, now: int, error: Any) -> int:
-    return conn.execute(
-        update(catalog_jobs)
-        .where(catalog_jobs.c.catalog_id == catalog_id, catalog_jobs.c.status.in_(UNFINISHED))
-        .values(status="failed", finished_at=now, error=error, lease_owner=None, lease_expires_at=None)
-    ).rowcount or 0
 
 
 # -- the difference ---------------------------------------------------------------------------------------
