@@ -48,6 +48,12 @@ def abandoned_sync(api: RunningService, worker: CatalogWorker, catalog: int, san
     return job
 
 
+def in_meta(api: RunningService, catalog: int) -> dict[str, str]:
+    """retailer id -> ``in_meta`` as ``GET /v1/catalogs/{id}/products`` shows it."""
+    page = api.http.get(f"/v1/catalogs/{catalog}/products").json()["data"]
+    return {p["retailer_id"]: p["in_meta"] for p in page}
+
+
 def settled(api: RunningService, worker: CatalogWorker, catalog: int, sandbox) -> None:
     """The state is exact again: a further sync finds nothing to send."""
     calls = sandbox.batch_calls(META_CATALOG)
@@ -82,12 +88,14 @@ def test_fields_an_abandoned_update_may_have_set_are_cleared(
     abandoned_sync(api, catalog_worker, catalog, sandbox)
     held = sandbox.catalog_items(META_CATALOG)["sku-1"]
     assert held == meta_data(product(1, **unconfirmed))  # Meta applied it; metabridge never learnt it
+    assert in_meta(api, catalog) == {"sku-1": "unsettled", "sku-2": "confirmed"}
 
     put_products(api, catalog, [product(1, **later)])
     job = sync(api, catalog_worker, catalog)
     assert job["status"] == "done" and (job["items_updated"], job["items_rejected"]) == (1, 0), job
     assert sandbox.catalog_items(META_CATALOG)["sku-1"] == meta_data(product(1, **later))
     assert sandbox.catalog_items(META_CATALOG)["sku-2"] == meta_data(product(2))
+    assert in_meta(api, catalog) == {"sku-1": "confirmed", "sku-2": "confirmed"}
     settled(api, catalog_worker, catalog, sandbox)
 
 

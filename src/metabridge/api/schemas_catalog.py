@@ -153,9 +153,10 @@ class ProductOut(BaseModel):
     retailer_id: str
     data: dict[str, Any] = Field(description="The product as given.")
     item: dict[str, Any] = Field(description="What metabridge sends in items_batch.")
-    in_meta: Literal["confirmed", "changed", "pending", "rejected"] = Field(
+    in_meta: Literal["confirmed", "changed", "pending", "rejected", "unsettled"] = Field(
         description="confirmed: Meta holds this version; changed: Meta holds an older one; pending: not sent "
-        "yet; rejected: Meta refused this version (see meta_errors)")
+        "yet; rejected: Meta refused this version (see meta_errors); unsettled: a batch carrying it was "
+        "abandoned before Meta's outcome was known, so the next sync sends it again")
     meta_errors: Any = None
     created_at: int
     updated_at: int

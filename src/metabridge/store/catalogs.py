@@ -215,11 +215,13 @@ def count_in_meta(conn: Connection, catalog_id: int) -> int:
 
 
 def product_page(conn: Connection, catalog_id: int, after: int, limit: int) -> list[dict[str, Any]]:
-    """Products in insertion order after the product with id ``after``, with what Meta confirmed of them."""
+    """Products in insertion order after the product with id ``after``, with what Meta confirmed of them and
+    whether an abandoned batch left their state in Meta unknown (``unsettled``)."""
     p, s = catalog_products, catalog_items_sent
     rows = conn.execute(
         select(p.c.id, p.c.retailer_id, p.c.data, p.c.item, p.c.fingerprint, p.c.created_at, p.c.updated_at,
-               s.c.fingerprint.label("sent_fingerprint"), s.c.rejected_fingerprint, s.c.rejected)
+               s.c.fingerprint.label("sent_fingerprint"), s.c.rejected_fingerprint, s.c.rejected,
+               s.c.unsettled.is_not(None).label("unsettled"))
         .select_from(p.outerjoin(s, (s.c.catalog_id == p.c.catalog_id) & (s.c.retailer_id == p.c.retailer_id)))
         .where(p.c.catalog_id == catalog_id, p.c.id > after)
         .order_by(p.c.id).limit(limit)

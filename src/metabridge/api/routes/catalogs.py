@@ -191,6 +191,8 @@ async def put_products(catalog_id: int, request: Request) -> ProductsChanged:
 
 
 def _in_meta(row: dict[str, Any]) -> str:
+    if row["unsettled"]:  # whatever was confirmed before, an abandoned batch may have changed it since
+        return "unsettled"
     if row["sent_fingerprint"] == row["fingerprint"]:
         return "confirmed"
     if row["rejected_fingerprint"] == row["fingerprint"]:
