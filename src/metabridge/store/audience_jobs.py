@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Text, and_, bindparam, cast, delete, exists, func, insert, not_, select, update
 
-from metabridge.store.audiences import bulk_upsert
+from metabridge.store.bulk import bulk_upsert, refresh_stale_statistics
 from metabridge.store.leased_jobs import UNFINISHED, LeasedJobs
 from metabridge.store.schema import (
     ad_accounts,
@@ -248,6 +248,7 @@ def apply_adds(conn: Connection, destination_id: int, schema_key: str, keys: Seq
     bulk_upsert(conn, destination_members, ("destination_id", "member_key"), _HELD_COLUMNS, _HELD_UPDATED,
                 [(destination_id, key, schema_key, dumps(row).decode(), fingerprint, generation, now)
                  for key, row, fingerprint in zip(keys, cells, fingerprints)])
+    refresh_stale_statistics(conn, destination_members)
 
 
 def apply_removes(conn: Connection, destination_id: int, keys: Sequence[str]) -> None:

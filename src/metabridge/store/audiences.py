@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, and_, bindparam, case, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, select, update
 
 from metabridge.audiences.members import Member
+from metabridge.store.bulk import bulk_upsert, refresh_stale_statistics
 from metabridge.store.schema import audience_destinations, audience_jobs, audience_members, audiences
 from metabridge.timeutil import now_ms
 
@@ -106,64 +105,6 @@ def delete_audience(conn: Connection, audience_id: str) -> bool:
     return bool(conn.execute(delete(audiences).where(audiences.c.id == audience_id)).rowcount)
 
 
-# -- bulk upserts ---------------------------------------------------------------------------------------
-def upsert_statement(conn: Connection, table: Table, keys: Sequence[str], updated: Sequence[str],
-                     values: dict[str, Any] | None = None) -> Any:
-    """``INSERT ... ON CONFLICT (keys) DO UPDATE SET updated = excluded.updated`` in the connection's dialect."""
-    statement = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-    if values is not None:
-        statement = statement.values(values)
-    return statement.on_conflict_do_update(index_elements=[table.c[k] for k in keys],
-                                           set_={c: statement.excluded[c] for c in updated})
-
-
-_UPSERT_SQL: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], str] = {}
-def bulk_upsert(conn: Connection, table: Table, keys: Sequence[str], columns: Sequence[str],
-                updated: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-    """Upsert ``rows``: tuples in ``columns`` order, JSON columns already encoded (``orjson.dumps``, as text).
-
-    Syncs and member loads write 10,000 to 100,000 rows at a time, and SQLAlchemy's executemany (each
-    parameter processed in Python, JSON encoded by the stdlib) was most of their cost. So the statement is
-    compiled once by SQLAlchemy (names, quoting and casts follow the table) and the rows go straight to the
-    driver: SQLite's executemany; on PostgreSQL ``COPY`` into a temporary table, then one ``INSERT ...
-    SELECT ... ON CONFLICT`` (psycopg's executemany spent more client time per row than the server spent
-    storing it; COPY about a seventh of it).
-    """
-    if not rows:
-        return
-    rows = rows if isinstance(rows, list) else list(rows)
-    dialect = conn.dialect
-    cache_key = (dialect.name, table.name, tuple(columns), tuple(updated))
-    sql = _UPSERT_SQL.get(cache_key)
-    if sql is None:
-        # positional parameters, so rows can stay tuples: "?" on SQLite, "%s" for psycopg
-        positional = pg_psycopg.dialect(paramstyle="format") if dialect.name == "postgresql" else dialect
-        compiled = upsert_statement(conn, table, keys, updated, {c: bindparam(c) for c in columns}).inline().compile(
-            dialect=positional)
-        if tuple(compiled.positiontup or ()) != tuple(columns):
-            raise RuntimeError(f"unexpected parameter order {compiled.positiontup}")
-        sql = _UPSERT_SQL[cache_key] = str(compiled)
-    if dialect.name != "postgresql":
-        conn.exec_driver_sql(sql, rows)
-        return
-    # "INSERT INTO t (a, b) VALUES (%s::T1, %s::T2) ON CONFLICT ..." -> "... SELECT a, b FROM <staging> ON CONFLICT ..."
-    head, _, rest = sql.partition(" VALUES (")
-    tail = rest.partition(")")[2]
-    names = head[head.index("(") + 1:head.rindex(")")]
-    staging = f"metabridge_bulk_{table.name}"  # one per table and session: each table is upserted with one column set
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "
-                       f"SELECT {names} FROM {head.split()[2]} WITH NO DATA")
-        with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(f"{head} SELECT {names} FROM {staging}{tail}")
-        cursor.execute(f"TRUNCATE {staging}")  # the transaction may upsert again
-    finally:
-        cursor.close()
-
-
 # -- members -------------------------------------------------------------------------------------------
 _MEMBER_COLUMNS = ("audience_id", "member_key", "data", "identity", "created_at", "updated_at")
 
@@ -203,6 +144,7 @@ def upsert_members(conn: Connection, audience_id: str, rows: Sequence[MemberRow]
     bulk_upsert(conn, audience_members, ("audience_id", "member_key"), _MEMBER_COLUMNS,
                 ("data", "identity", "updated_at"),
                 [(audience_id, key, data, identity, now, now) for key, data, identity in latest.values()])
+    refresh_stale_statistics(conn, audience_members)
     return len(latest) - len(existing), len(existing)
 
 
