@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -51,6 +52,25 @@ def kill(process: subprocess.Popen) -> None:
     process.wait(timeout=30)
 
 
+def kill_worker_once(env: dict[str, str], condition: Callable[[], Any], what: str) -> Any:
+    """Run a worker process until ``condition`` holds (its value is returned), then SIGKILL it."""
+    worker = start_worker(env)
+    try:
+        return wait_for(condition, timeout=120, what=what, every=0.02)
+    finally:
+        kill(worker)
+
+
+def resume_until_settled(api: RunningService, env: dict[str, str], audience_id: str) -> None:
+    """A new worker process finishes every job of the audience, then stops on SIGTERM."""
+    worker = start_worker(env)
+    try:
+        settled(api, audience_id, timeout=120)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+
+
 def test_crash_during_a_50000_member_sync_resumes_without_loss_or_double_count(
     audience_api: RunningService, database_url: str, sandbox
 ) -> None:
@@ -67,22 +87,13 @@ def test_crash_during_a_50000_member_sync_resumes_without_loss_or_double_count(
         jobs = api.http.get("/v1/jobs", params={"audience": "big", "kind": "add"}).json()
         return jobs[0] if jobs else None
 
-    first = start_worker(env)
-    try:
-        running = wait_for(lambda: (j := add_job()) and j["rows_sent"] >= 20_000 and j, timeout=120,
-                           what="two acknowledged batches", every=0.02)
-    finally:
-        kill(first)
+    running = kill_worker_once(env, lambda: (j := add_job()) and j["rows_sent"] >= 20_000 and j,
+                               "two acknowledged batches")
     interrupted = api.http.get(f"/v1/jobs/{running['id']}").json()
     assert interrupted["status"] == "running" and 20_000 <= interrupted["rows_sent"] < 50_000
 
     sandbox.clear_faults()
-    second = start_worker(env)
-    try:
-        settled(api, "big", timeout=120)
-    finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(timeout=60)
+    resume_until_settled(api, env, "big")
 
     job = api.http.get(f"/v1/jobs/{running['id']}").json()
     assert job["status"] == "done"
@@ -128,24 +139,15 @@ def test_crash_during_a_replace_resumes_the_session(audience_api: RunningService
     sandbox.add_fault(count=10_000, delay_ms=700, path_contains="/usersreplace")  # 3 batches of 10,000
     env = worker_env(api, database_url, sandbox)
 
-    first = start_worker(env)
-    try:
-        wait_for(lambda: api.http.get(f"/v1/jobs/{replace['id']}").json()["batch_seq"] >= 1, timeout=120,
-                 what="an acknowledged replace batch", every=0.02)
-    finally:
-        kill(first)
+    kill_worker_once(env, lambda: api.http.get(f"/v1/jobs/{replace['id']}").json()["batch_seq"] >= 1,
+                     "an acknowledged replace batch")
     interrupted = api.http.get(f"/v1/jobs/{replace['id']}").json()
     assert interrupted["status"] == "running" and interrupted["session_id"]
     assert 10_000 <= interrupted["rows_sent"] < 30_000
     assert sandbox.audience(dest["meta_audience_id"])["replace_session"]["session_id"] == str(interrupted["session_id"])
 
     sandbox.clear_faults()
-    second = start_worker(env)
-    try:
-        settled(api, "rep", timeout=120)
-    finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(timeout=60)
+    resume_until_settled(api, env, "rep")
 
     job = api.http.get(f"/v1/jobs/{replace['id']}").json()
     assert job["status"] == "done" and job["attempts"] == 2
