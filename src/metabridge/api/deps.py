@@ -28,15 +28,13 @@ def service_of(request: Request) -> Service:
     return request.app.state.service
 
 
-def lookup_or_404(service: Service, lookup: Callable[[Connection], T | None], missing: str, *,
-                  reads_only: bool = False) -> T:
-    """What ``lookup`` finds, read in a short connection of its own, or a 404 saying ``missing``.
+def lookup_or_404(service: Service, lookup: Callable[[Connection], T | None], missing: str) -> T:
+    """What ``lookup`` finds, read in a short read-only connection of its own, or a 404 saying ``missing``.
 
     Routes call it before their real work so that a wrong id answers 404 before anything is sent to
-    Meta or written. ``reads_only`` uses :func:`~metabridge.store.db.read_only` (on SQLite the read then
-    never waits for the writer lock); it is kept per caller so each lookup locks as it always did.
+    Meta or written. The read never waits for the SQLite writer lock (:func:`~metabridge.store.db.read_only`).
     """
-    with (read_only(service.engine) if reads_only else service.engine.connect()) as conn:
+    with read_only(service.engine) as conn:
         found = lookup(conn)
     if found is None:
         raise ApiError(404, missing)
@@ -45,7 +43,7 @@ def lookup_or_404(service: Service, lookup: Callable[[Connection], T | None], mi
 
 def connection_or_404(service: Service, connection_id: int) -> StoredConnection:
     return lookup_or_404(service, lambda conn: get_connection(conn, connection_id),
-                         f"connection {connection_id} does not exist", reads_only=True)
+                         f"connection {connection_id} does not exist")
 
 
 @contextmanager

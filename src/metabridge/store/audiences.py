@@ -80,21 +80,23 @@ def list_audiences(conn: Connection) -> list[StoredAudience]:
     return [_audience(r) for r in conn.execute(select(audiences).order_by(audiences.c.created_at, audiences.c.id))]
 
 
-def put_audience(conn: Connection, audience_id: str, name: str, description: str | None) -> tuple[StoredAudience, bool]:
-    """Create or rename; returns (audience, created). The caller checks name uniqueness first."""
+def put_audience(
+    conn: Connection, audience_id: str, name: str, description: str | None
+) -> tuple[StoredAudience, StoredAudience | None]:
+    """Create or rename; returns (the audience now, the audience before: None when just created).
+
+    Names are unique by constraint: a taken name raises ``IntegrityError`` (the caller answers 409)."""
     now = now_ms()
-    existing = get_audience(conn, audience_id)
-    if existing is None:
+    before = get_audience(conn, audience_id)
+    if before is None:
         conn.execute(insert(audiences).values(id=audience_id, name=name, description=description,
                                               created_at=now, updated_at=now))
-        created = True
     else:
         conn.execute(update(audiences).where(audiences.c.id == audience_id)
                      .values(name=name, description=description, updated_at=now))
-        created = False
     found = get_audience(conn, audience_id)
     assert found is not None
-    return found, created
+    return found, before
 
 
 def delete_audience(conn: Connection, audience_id: str) -> bool:

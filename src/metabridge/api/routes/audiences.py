@@ -11,9 +11,10 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+from sqlalchemy import Connection
 
 from metabridge.api.bodies import read_json_list
-from metabridge.api.deps import lookup_or_404, service_of
+from metabridge.api.deps import lookup_or_404, service_of, unique_name
 from metabridge.api.errors import ApiError
 from metabridge.api.routes.ad_accounts import ad_account_or_404, meta_error
 from metabridge.api.schemas_audiences import (
@@ -52,11 +53,11 @@ def audience_or_404(service: Service, audience_id: str) -> StoredAudience:
 
 
 def destination_or_404(service: Service, audience_id: str, destination_id: int) -> StoredDestination:
-    with service.engine.connect() as conn:
+    def of_this_audience(conn: Connection) -> StoredDestination | None:
         found = store.get_destination(conn, destination_id)
-    if found is None or found.audience_id != audience_id:
-        raise ApiError(404, f"audience '{audience_id}' has no destination {destination_id}")
-    return found
+        return found if found is not None and found.audience_id == audience_id else None
+
+    return lookup_or_404(service, of_this_audience, f"audience '{audience_id}' has no destination {destination_id}")
 
 
 def _last_sync(d: StoredDestination) -> LastSync:
@@ -118,17 +119,17 @@ def put(body: AudiencePut, request: Request, response: Response, audience_id: st
     A rename also renames the Meta audiences metabridge created for it (a ``rename`` job per destination).
     """
     service = service_of(request)
-    with service.engine.begin() as conn:
+    # The read names the audience holding the name; the constraint (unique_name) decides between two racing PUTs.
+    with unique_name("an audience", body.name), service.engine.begin() as conn:
         other = store.audience_named(conn, body.name)
         if other is not None and other.id != audience_id:
             raise ApiError(409, f"the name '{body.name}' is already used by audience '{other.id}'",
                            [{"field": "name", "message": f"is already used by audience '{other.id}'"}],
                            audience=other.id)
-        before = store.get_audience(conn, audience_id)
-        audience, created = store.put_audience(conn, audience_id, body.name, body.description)
+        audience, before = store.put_audience(conn, audience_id, body.name, body.description)
         if before is not None and before.name != audience.name:
             jobs.queue_renames(conn, audience_id, now_ms())
-    response.status_code = 201 if created else 200
+    response.status_code = 201 if before is None else 200
     return audience_out(service, audience)
 
 
