@@ -39,6 +39,13 @@ def decide(raw: dict[str, Any]) -> Any:
         ({"properties": {"value": 1, "currency": "EUR", "product_id": "p", "quantity": float("-inf")}},
          "properties.quantity", "whole number"),
         ({"integrations": {"facebook": {"custom_data": {"currency": ["EUR"]}}}}, "properties.currency", "ISO 4217"),
+        # overrides skip the property converters: the final check still refuses what would reach Meta as null
+        ({"integrations": {"facebook": {"custom_data": {"value": float("inf")}}}}, "properties.value", "number"),
+        ({"integrations": {"facebook": {"custom_data": {"value": "abc"}}}}, "properties.value", "number"),
+        ({"integrations": {"facebook": {"custom_data": {"num_items": float("nan")}}}}, "properties.num_items",
+         "whole number"),
+        ({"integrations": {"facebook": {"custom_data": {"contents": [{"id": "a", "quantity": 1e400}]}}}},
+         "properties.items.0.quantity", "whole number"),
         ({"integrations": {"facebook": {"custom_data": {"contents": 5}}}}, "properties.contents", "list"),
         ({"integrations": {"facebook": {"custom_data": {"content_type": {"x": 1}}}}}, "properties.content_type",
          "product"),

@@ -122,9 +122,8 @@ _NOT_NUMBER = _Invalid("must be a number")
 _NOT_WHOLE = _Invalid("must be a whole number")
 
 
+# The converters never see the values _apply_steps passes through unchanged (_UNCHANGED).
 def _to_text(value: Any) -> Any:
-    if type(value) is str:
-        return value
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return str(value)
     return _NOT_TEXT
@@ -135,19 +134,12 @@ def _to_currency(value: Any) -> Any:
 
 
 def _to_number(value: Any) -> Any:
-    kind = type(value)
-    if kind is int:
-        return value
-    if kind is float and value - value == 0.0:  # finite (NaN and infinities give NaN)
-        return value
-    number = _number(value)
+    number = finite_number(value)
     return _NOT_NUMBER if number is None else number
 
 
 def _to_integer(value: Any) -> Any:
-    if type(value) is int:
-        return value
-    number = _number(value)
+    number = finite_number(value)
     if number is None or number != int(number):
         return _NOT_WHOLE
     return int(number)
@@ -164,7 +156,7 @@ _CONVERTERS: Mapping[Conversion, Callable[[Any], Any]] = {
 _INFINITIES = (float("inf"), float("-inf"))
 
 
-def _number(value: Any) -> int | float | None:
+def finite_number(value: Any) -> int | float | None:
     """A finite JSON number, or the numeric text CSV files and some docs (``"142.52"``) send."""
     if isinstance(value, bool):
         return None
@@ -293,7 +285,7 @@ def properties_plan(properties: Mapping[str, Any]) -> PropertiesPlan:
     return _PROPERTIES_PLANS[tuple(properties)]
 
 
-_ITEM_NEEDS_ID = "every item needs an id (contents[].id)"
+ITEM_NEEDS_ID = "every item needs an id (contents[].id)"
 
 
 def _item(item: Any, where: tuple[Any, ...], errors: list[FieldError]) -> dict[str, Any] | None:
@@ -304,7 +296,7 @@ def _item(item: Any, where: tuple[Any, ...], errors: list[FieldError]) -> dict[s
     if "quantity" not in content:
         content["quantity"] = 1
     if "id" not in content:
-        errors.append(FieldError(".".join(map(str, (*where, "id"))), _ITEM_NEEDS_ID))
+        errors.append(FieldError(".".join(map(str, (*where, "id"))), ITEM_NEEDS_ID))
     return content
 
 

@@ -94,7 +94,7 @@ class EventPipeline:
 
     Speed: a connection sees the same people again and again, so the outcome of their customer data is
     cached per ``user`` content (:class:`~metabridge.events.customer.CustomerCache`, ``customer_cache_size``
-    people; 0 turns it off), and a *plain* event (:func:`~metabridge.events.model.read_plain_event`) is read
+    people; 0 turns it off, and with it the one-pass reading of customer data), and a *plain* event (:func:`~metabridge.events.model.read_plain_event`) is read
     without running the pydantic model. Both give exactly what the uncached, validated path gives.
     """
 

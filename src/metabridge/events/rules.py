@@ -13,6 +13,7 @@ from typing import Any
 import pycountry
 
 from metabridge.events.errors import FieldError
+from metabridge.events.mapping import ITEM_NEEDS_ID, finite_number
 
 DAY_SECONDS = 86_400
 
@@ -50,7 +51,6 @@ DELIVERY_CATEGORIES: frozenset[str] = frozenset({"in_store", "curbside", "home_d
 CURRENCY_CODES: frozenset[str] = frozenset(currency.alpha_3 for currency in pycountry.currencies)
 
 _URL_SCHEMES = ("http://", "https://")
-_ITEM_NEEDS_ID = "every item needs an id (contents[].id)"
 
 
 #: action source -> (max age in seconds, max age in days, required ``(field, incoming field, user_data key or
@@ -119,8 +119,23 @@ def check_event(event: Mapping[str, Any], now_s: int) -> list[FieldError]:
     return errors
 
 
+def _is_whole(value: Any) -> bool:
+    number = finite_number(value)
+    return number is not None and number == int(number)
+
+
 def _check_custom_data(custom_data: Mapping[str, Any], errors: list[FieldError]) -> None:
-    """The value rules of ``custom_data`` (only called when the event has one)."""
+    """The value rules of ``custom_data`` (only called when the event has one).
+
+    Mapped properties were converted already; ``integrations.facebook.custom_data`` overrides were not, so
+    numbers are checked here too: a non-finite float would reach Meta as ``null``.
+    """
+    value = custom_data.get("value")
+    if value is not None and finite_number(value) is None:
+        errors.append(FieldError("properties.value", "must be a number"))
+    num_items = custom_data.get("num_items")
+    if num_items is not None and not _is_whole(num_items):
+        errors.append(FieldError("properties.num_items", "must be a whole number"))
     currency = custom_data.get("currency")
     if currency is not None and (not isinstance(currency, str) or currency not in CURRENCY_CODES):
         errors.append(FieldError("properties.currency", f"'{currency}' is not an ISO 4217 currency code"))
@@ -139,4 +154,6 @@ def _check_custom_data(custom_data: Mapping[str, Any], errors: list[FieldError])
             return
         for index, content in enumerate(contents):
             if (content.__class__ is not dict and not isinstance(content, Mapping)) or not content.get("id"):
-                errors.append(FieldError(f"properties.items.{index}.id", _ITEM_NEEDS_ID))
+                errors.append(FieldError(f"properties.items.{index}.id", ITEM_NEEDS_ID))
+            elif content.get("quantity") is not None and not _is_whole(content["quantity"]):
+                errors.append(FieldError(f"properties.items.{index}.quantity", "must be a whole number"))
