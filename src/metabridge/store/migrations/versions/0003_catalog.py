@@ -51,7 +51,6 @@ def upgrade() -> None:
     sa.Column('fingerprint', sa.String(length=64), nullable=True),
     sa.Column('rejected_fingerprint', sa.String(length=64), nullable=True),
     sa.Column('rejected', sa.JSON(), nullable=True),
-    sa.Column('fields', sa.JSON(), nullable=True),
     sa.Column('confirmed_at', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['catalog_id'], ['catalogs.id'], name=op.f('fk_catalog_items_sent_catalog_id_catalogs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('catalog_id', 'retailer_id', name=op.f('pk_catalog_items_sent'))
