@@ -131,3 +131,11 @@ def test_commits_leave_checkpoints_to_the_background_thread(tmp_path: Path) -> N
         assert _main_file_pages(path) - before >= 100  # 150 rows of 3 KB (113 pages) now in the database file
     finally:
         engine.dispose()
+
+
+def test_the_writers_cut_the_log_back_after_a_checkpoint(engine: Engine) -> None:
+    """The WAL size limit is per connection and applied by the connection that writes next: the engine's."""
+    from metabridge.store.wal import JOURNAL_SIZE_LIMIT
+
+    with engine.begin() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_size_limit").scalar() == JOURNAL_SIZE_LIMIT

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from metabridge.store.wal import SAFETY_NET_PAGES, checkpoint_in_background
+from metabridge.store.wal import JOURNAL_SIZE_LIMIT, SAFETY_NET_PAGES, checkpoint_in_background
 
 #: Execution option marking a connection read-only (see :func:`read_only`).
 READ_ONLY = "metabridge_read_only"
@@ -97,6 +97,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}")  # checkpoints: see store.wal
+    cursor.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
     cursor.close()
 
 

@@ -19,7 +19,7 @@ import threading
 import weakref
 from pathlib import Path
 
-__all__ = ["SAFETY_NET_PAGES", "WalCheckpointer", "checkpoint_in_background"]
+__all__ = ["JOURNAL_SIZE_LIMIT", "SAFETY_NET_PAGES", "WalCheckpointer", "checkpoint_in_background"]
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 SAFETY_NET_PAGES = 8_000
 #: How often the background thread checkpoints. At 10,000 events/s that is ~3 MB of log per pass.
 INTERVAL_S = 0.25
-#: After a checkpoint the log is reused from its start; a larger file is cut back to this size.
+#: After a checkpoint the log is reused from its start; a larger file is cut back to this size by the next
+#: writer (a per-connection setting: the engine's connections set it, see ``store.db``).
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
@@ -55,7 +56,6 @@ class WalCheckpointer:
                     if not self.path.exists():  # the engine creates the file on its first connection
                         continue
                     conn = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=False)
-                    conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.Error as exc:  # e.g. the file was deleted (a test's temporary folder)
