@@ -418,7 +418,7 @@ class AudienceWorker(JobWorker):
 
     # -- add -----------------------------------------------------------------------------------------------
     def _run_add(self, run: _Run, clock: Clock) -> None:
-        build, loads = RowBuilder(run.columns, run.destination.keys), orjson.loads
+        build = RowBuilder(run.columns, run.destination.keys)
         batches: dict[str, _Batch] = {}
         fetch = jobs.member_candidates
         if run.destination.mode == "mirror":
@@ -428,11 +428,7 @@ class AudienceWorker(JobWorker):
         with _InFlight() as flight:
             for page in self._pages(fetch, run):
                 for key, identity, held in page:
-                    try:
-                        values = loads(identity)
-                    except orjson.JSONDecodeError:
-                        values = jobs.decode(identity)
-                    row = build(values)
+                    row = build(jobs.decode(identity))
                     if type(row) is str:
                         run.rejected.add(key, row)
                         continue

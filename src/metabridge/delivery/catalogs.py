@@ -442,8 +442,7 @@ class CatalogWorker(JobWorker):
             if clock() - batch["sent_at"] > POLL_GIVE_UP_MS:
                 log.warning("catalog job %d: handle %s still %r after 2 h; its items are sent again next sync",
                             run.job["id"], batch["handle"], state)
-                with self.engine.begin() as conn:
-                    jobs.abandon_batch(conn, batch, clock())
+                self._abandon_unknown_batch(run, batch, f"is still {state or 'without a status'} after 2 h", clock)
                 return
             with self.engine.begin() as conn:
                 jobs.count_poll(conn, batch["id"])
@@ -460,7 +459,7 @@ class CatalogWorker(JobWorker):
         invalid = {str(i) for i in status.get("ids_of_invalid_requests") or []} | set(errors_by_id)
         state = str(status.get("status") or "").lower()
         if state not in ("finished", "complete", "completed") and not invalid:
-            self._abandon_ended_batch(run, batch, state, clock)
+            self._abandon_unknown_batch(run, batch, f"ended {state or 'without a status'}", clock)
             return
         for entry in status.get("warnings") or []:
             if isinstance(entry, dict):
@@ -480,11 +479,12 @@ class CatalogWorker(JobWorker):
         run.lease_until = now + self.lease_ms
         run.confirmed += len(records)
 
-    def _abandon_ended_batch(self, run: _Run, batch: dict[str, Any], state: str, clock: Clock) -> None:
+    def _abandon_unknown_batch(self, run: _Run, batch: dict[str, Any], what: str, clock: Clock) -> None:
         """Meta ended a handle in a state other than finished (``error``: "some of the requests might not
-        have finished successfully"; ``canceled``) without naming an item: which items it applied is
-        unknown, so the batch is abandoned (its items unsettled, sent again next sync), not confirmed."""
-        run.report.warn(None, f"items_batch handle {batch['handle']} ended {state or 'without a status'}: "
+        have finished successfully"; ``canceled``) without naming an item, or never finished it: which items
+        it applied is unknown, so the batch is abandoned (its items unsettled, sent again next sync), not
+        confirmed; the job's report says so."""
+        run.report.warn(None, f"items_batch handle {batch['handle']} {what}: "
                               "which of its items Meta applied is unknown; they are sent again next sync")
         now = clock()
         j = jobs.catalog_jobs.c
