@@ -63,3 +63,11 @@ def test_sandbox_mounted_in_another_app(make_event: Callable[..., dict[str, Any]
     assert [r["status"] for r in log] == [200, 400]
     assert log[0]["path"] == "/graph/v26.0/555/events"
     assert state.event_count("555") == 1
+
+
+@pytest.mark.parametrize("path", ["/_sandbox/1/events", "/_sandbox/1/items_batch", "/_sandbox/act_1/customaudiences"])
+def test_a_mistyped_control_path_is_a_plain_404_not_a_graph_error(sandbox, path: str) -> None:
+    """``/_sandbox/...`` also matches the Graph routes' ``/{version}/...`` patterns; none answers as Graph."""
+    answer = sandbox.http.post(path, json={})
+    assert answer.status_code == 404
+    assert answer.json() == {"detail": "Not Found"}

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from metabridge.sandbox.audience_state import AudienceError
 from metabridge.sandbox.errors import GraphAPIException
-from metabridge.sandbox.routes.common import get_state, json_response
+from metabridge.sandbox.routes.common import CONTROL_SEGMENT, get_state, json_response
 from metabridge.sandbox.state import Fault, FaultError
 from metabridge.sandbox.validation.audiences import (
     CUSTOMER_FILE_SOURCES,
@@ -35,7 +35,7 @@ __all__ = [
     "router",
 ]
 
-CONTROL_PREFIX = "/_sandbox"
+CONTROL_PREFIX = "/" + CONTROL_SEGMENT
 
 router = APIRouter(prefix=CONTROL_PREFIX, tags=["sandbox control"])
 

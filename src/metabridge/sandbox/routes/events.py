@@ -14,7 +14,7 @@ from fastapi.responses import Response
 
 from metabridge.sandbox.errors import invalid_parameter
 from metabridge.sandbox.parsing import decode_events
-from metabridge.sandbox.routes.common import begin_graph_call, check_node_id, get_state, graph_success
+from metabridge.sandbox.routes.common import begin_node_call, control_path, get_state, graph_success
 from metabridge.sandbox.validation.events import MAX_EVENTS_PER_REQUEST, validate_events
 
 __all__ = ["router"]
@@ -29,8 +29,9 @@ def _optional_str(value: object) -> str | None:
 @router.post("/{version}/{pixel_id}/events")
 async def post_events(version: str, pixel_id: str, request: Request) -> Response:
     """Validate and store one Conversions API request."""
-    call = await begin_graph_call(request, version)
-    check_node_id(pixel_id, "post")
+    if (answer := control_path(version)) is not None:
+        return answer
+    call = await begin_node_call(request, version, pixel_id, "post")
     call.pixel_id = pixel_id
     test_event_code = _optional_str(call.params.get("test_event_code"))
     call.test = test_event_code is not None
