@@ -15,6 +15,7 @@ import httpx
 import pytest
 from _service import API_KEY, RunningService, start_service
 
+from metabridge.catalog import ProductItem, validate_product
 from metabridge.delivery.catalogs import CatalogWorker
 
 META_CATALOG = "555000111"
@@ -82,3 +83,10 @@ def sync(api: RunningService, worker: CatalogWorker, catalog: int) -> dict[str, 
     while worker.run_once():
         pass
     return api.http.get(f"/v1/jobs/{started.json()['id']}").json()
+
+
+def meta_data(raw: dict[str, Any]) -> dict[str, Any]:
+    """The items_batch data of a shop's product: what Meta's item must equal."""
+    item = validate_product(raw)
+    assert isinstance(item, ProductItem), item
+    return item.data

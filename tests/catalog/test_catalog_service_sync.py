@@ -16,6 +16,7 @@ from catalog_support import (  # noqa: F401
     catalog_api,
     catalog_worker,
     create_catalog,
+    meta_data,
     product,
     put_products,
     sync,
@@ -23,18 +24,10 @@ from catalog_support import (  # noqa: F401
 from _service import RunningService
 from sqlalchemy import update
 
-from metabridge.catalog import ProductItem, validate_product
 from metabridge.delivery.catalogs import CatalogWorker
 from metabridge.graph import GraphClient
 from metabridge.store.schema import catalog_products
 from metabridge.timeutil import now_ms
-
-
-def meta_data(raw: dict[str, Any]) -> dict[str, Any]:
-    """The items_batch data of a shop's product: what Meta's item must equal."""
-    item = validate_product(raw)
-    assert isinstance(item, ProductItem), item
-    return item.data
 
 
 def batch_rows(sandbox) -> list[dict[str, Any]]:

@@ -21,23 +21,18 @@ from catalog_support import (  # noqa: F401
     catalog_api,
     catalog_worker,
     create_catalog,
+    meta_data,
     product,
     put_products,
     sync,
 )
 from _service import RunningService
 
-from metabridge.catalog import ProductItem, delete_request, encode_body, validate_product
+from metabridge.catalog import delete_request, encode_body
 from metabridge.delivery.catalogs import CatalogWorker
 
 #: Meta's answer to the first poll of the handle: the job fails, its open batch is abandoned.
 POLL_FAILS = {"code": 100, "message": "Invalid parameter"}
-
-
-def meta_data(raw: dict[str, Any]) -> dict[str, Any]:
-    item = validate_product(raw)
-    assert isinstance(item, ProductItem), item
-    return item.data
 
 
 def abandoned_sync(api: RunningService, worker: CatalogWorker, catalog: int, sandbox) -> dict[str, Any]:
