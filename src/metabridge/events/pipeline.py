@@ -141,8 +141,7 @@ class EventPipeline:
             plan = properties_plan(properties)
             if not plan.clean:
                 return None
-        consent = self._consent
-        if consent is not None and (categories is None or consent not in categories):
+        if not has_consent(categories, self._consent):
             if not user_shape(tuple(user)).clean:
                 return None
             event_id = event_id if event_id is not None else stable_event_id(raw)

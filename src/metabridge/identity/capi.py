@@ -227,9 +227,7 @@ def normalize_user_data(user: Mapping[str, Any], ctx: IdentityContext) -> UserDa
     country = user.get("country")
     if country is not None:
         country = record_country(country)  # an alpha-2 code, or None when unreadable
-    route = _ROUTES.get((country, ctx.default_country, ctx.date_order, ctx.external_id_hashing))
-    if route is None:
-        route = _route(country, ctx)
+    route = value_memos(country, ctx)
     memo_for = route.get
     for key, value in user.items():
         memo = memo_for(key)
