@@ -248,7 +248,7 @@ def apply_adds(conn: Connection, destination_id: int, schema_key: str, keys: Seq
     bulk_upsert(conn, destination_members, ("destination_id", "member_key"), _HELD_COLUMNS, _HELD_UPDATED,
                 [(destination_id, key, schema_key, dumps(row).decode(), fingerprint, generation, now)
                  for key, row, fingerprint in zip(keys, cells, fingerprints)])
-    refresh_stale_statistics(conn, destination_members)
+    refresh_stale_statistics(conn, destination_members, len(keys))
 
 
 def apply_removes(conn: Connection, destination_id: int, keys: Sequence[str]) -> None:

@@ -146,7 +146,7 @@ def upsert_members(conn: Connection, audience_id: str, rows: Sequence[MemberRow]
     bulk_upsert(conn, audience_members, ("audience_id", "member_key"), _MEMBER_COLUMNS,
                 ("data", "identity", "updated_at"),
                 [(audience_id, key, data, identity, now, now) for key, data, identity in latest.values()])
-    refresh_stale_statistics(conn, audience_members)
+    refresh_stale_statistics(conn, audience_members, len(latest))
     return len(latest) - len(existing), len(existing)
 
 

@@ -124,8 +124,9 @@ def refresh_statistics(conn: Connection, table: Table, rows_written: int) -> Non
 STALE_FRACTION = 0.5
 
 
-def refresh_stale_statistics(conn: Connection, table: Table) -> None:
-    """``ANALYZE table`` on PostgreSQL when the rows changed since its last analysis reach
+def refresh_stale_statistics(conn: Connection, table: Table, rows_written: int) -> None:
+    """``ANALYZE table`` on PostgreSQL when the rows changed since its last analysis (counting the
+    ``rows_written`` by the caller's open transaction, which PostgreSQL counts only once it commits) reach
     :data:`ANALYZE_AFTER_ROWS` and :data:`STALE_FRACTION` of the rows that analysis counted.
 
     For tables filled by many writes of ~10,000 rows (a 1,000,000-member load, the rows a sync records as
@@ -133,7 +134,7 @@ def refresh_stale_statistics(conn: Connection, table: Table) -> None:
     believing a table of 400,000 rows was empty, so it hashed the whole table for each page of a sync
     (minutes per page). Relative to the table's size (each analysis of a growing table at about 1.5 times the
 rows of the previous one), a load of N rows analyzes about log(N) times, not N / 10,000.
-    PostgreSQL's counters lag by up to a second, which only delays an analysis to a later write.
+    PostgreSQL publishes other transactions' counts up to a second late, which only delays an analysis.
     """
     if conn.dialect.name != "postgresql":
         return
@@ -142,5 +143,6 @@ rows of the previous one), a load of N rows analyzes about log(N) times, not N /
         "JOIN pg_class c ON c.oid = s.relid WHERE s.relid = %(table)s::regclass",
         {"table": table.name},
     ).one_or_none() or (0, 0)
+    changed += rows_written
     if changed >= ANALYZE_AFTER_ROWS and changed >= STALE_FRACTION * counted:
         conn.exec_driver_sql(f"ANALYZE {table.name}")
