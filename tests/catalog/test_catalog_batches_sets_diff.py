@@ -15,7 +15,6 @@ from metabridge.catalog import (
     MAX_REQUESTS,
     PERSONAL_KINDS,
     SET_KINDS,
-    Change,
     ChangeKind,
     Changes,
     ProductInfo,
@@ -25,7 +24,6 @@ from metabridge.catalog import (
     delete_request,
     encode_body,
     items_batch_body,
-    merge_changes,
     plan_changes,
     refusal_reason,
     upsert_request,
@@ -206,10 +204,6 @@ def test_plan_changes(current: dict[str, str], sent: dict[str, str], expected: C
     changes = plan_changes(current, sent)
     assert changes == expected
     assert bool(changes) is (expected.total > 0)
-    merged = list(merge_changes(sorted(current.items()), sorted(sent.items())))
-    assert sorted(c.retailer_id for c in merged if c.kind is ChangeKind.CREATED) == expected.created
-    assert sorted(c.retailer_id for c in merged if c.kind is ChangeKind.UPDATED) == expected.updated
-    assert sorted(c.retailer_id for c in merged if c.kind is ChangeKind.DELETED) == expected.deleted
 
 
 #: (current, sent, unsettled) -> Changes: an unsettled item (an abandoned batch carried it) is resent whatever
@@ -242,12 +236,3 @@ def test_one_change_in_ten_thousand() -> None:
     sent = dict(current)
     current["sku-04242"] = "changed"
     assert plan_changes(current, sent) == Changes([], ["sku-04242"], [])
-    merged = list(merge_changes(sorted(current.items()), sorted(sent.items())))
-    assert merged == [Change(ChangeKind.UPDATED, "sku-04242")]
-
-
-def test_merge_changes_refuses_unsorted_streams() -> None:
-    with pytest.raises(ValueError, match="current is not sorted"):
-        list(merge_changes([("b", "1"), ("a", "1")], []))
-    with pytest.raises(ValueError, match="sent is not sorted"):
-        list(merge_changes([], [("a", "1"), ("a", "1")]))

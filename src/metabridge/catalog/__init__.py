@@ -28,11 +28,9 @@ from metabridge.catalog.batches import (
 from metabridge.catalog.clearing import clear_dropped, cleared_value, held_fields, merge_held
 from metabridge.catalog.diff import (
     CHANGE_RULES,
-    Change,
     ChangeKind,
     ChangeRule,
     Changes,
-    merge_changes,
     plan_changes,
 )
 from metabridge.catalog.fields import (
@@ -86,5 +84,5 @@ __all__ = [
     "DEFAULT_SET_SIZE", "MAX_SET_SIZE", "PERSONAL_KINDS", "SET_KINDS", "ProductInfo", "SetKind",
     "compute_members", "product_info", "refusal_reason",
     # diff
-    "CHANGE_RULES", "Change", "ChangeKind", "ChangeRule", "Changes", "merge_changes", "plan_changes",
+    "CHANGE_RULES", "ChangeKind", "ChangeRule", "Changes", "plan_changes",
 ]

@@ -14,20 +14,18 @@ already have removed it).
 it, and whether a per-item error meaning "no such item" still reaches the goal (a retraction: the item is
 not in Meta either way).
 
-:func:`plan_changes` walks two mappings (O(n) dict look-ups); :func:`merge_changes` does the same over two
-streams sorted by retailer id (keyset pages read from the database), holding one pair at a time, so a
-sync of any size runs in constant memory. Streams must be in Python's string order (code points: on
-PostgreSQL ``ORDER BY retailer_id COLLATE "C"``), which :func:`merge_changes` checks as it goes.
+:func:`plan_changes` walks two mappings (O(n) dict look-ups); the sync calls it per keyset page of the
+products whose state differs (read from the database), so a sync of any size runs in bounded memory.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Literal
 
-__all__ = ["CHANGE_RULES", "Change", "ChangeKind", "ChangeRule", "Changes", "merge_changes", "plan_changes"]
+__all__ = ["CHANGE_RULES", "ChangeKind", "ChangeRule", "Changes", "plan_changes"]
 
 
 class ChangeKind(enum.Enum):
@@ -56,11 +54,6 @@ CHANGE_RULES: Mapping[ChangeKind, ChangeRule] = {
     ChangeKind.DELETED: ChangeRule("DELETE", "deleted"),
     ChangeKind.RETRACTED: ChangeRule("DELETE", "deleted", error_is_done=True),
 }
-
-
-class Change(NamedTuple):
-    kind: ChangeKind
-    retailer_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,33 +92,3 @@ def plan_changes(
     for ids in (created, updated, deleted, retracted):
         ids.sort()
     return Changes(created, updated, deleted, retracted)
-
-
-def merge_changes(
-    current: Iterable[tuple[str, str]], sent: Iterable[tuple[str, str]]
-) -> Iterator[Change]:
-    """The changes between two ``(retailer_id, fingerprint)`` streams, each sorted by retailer id with no
-    duplicates, in retailer-id order. Raises ``ValueError`` when a stream is out of order. (Fingerprints only:
-    unsettled items are :func:`plan_changes`'s.)"""
-    left, right = iter(current), iter(sent)
-    a = next(left, None)
-    b = next(right, None)
-    last_a: str | None = None
-    last_b: str | None = None
-    while a is not None or b is not None:
-        if a is not None and last_a is not None and a[0] <= last_a:
-            raise ValueError(f"current is not sorted by retailer id: {a[0]!r} after {last_a!r}")
-        if b is not None and last_b is not None and b[0] <= last_b:
-            raise ValueError(f"sent is not sorted by retailer id: {b[0]!r} after {last_b!r}")
-        if b is None or (a is not None and a[0] < b[0]):
-            assert a is not None
-            yield Change(ChangeKind.CREATED, a[0])
-            last_a, a = a[0], next(left, None)
-        elif a is None or b[0] < a[0]:
-            yield Change(ChangeKind.DELETED, b[0])
-            last_b, b = b[0], next(right, None)
-        else:
-            if a[1] != b[1]:
-                yield Change(ChangeKind.UPDATED, a[0])
-            last_a, a = a[0], next(left, None)
-            last_b, b = b[0], next(right, None)
