@@ -12,11 +12,11 @@ Storage is in :mod:`metabridge.store.audiences` / ``ad_accounts`` / ``audience_j
 from metabridge.audiences.keys import KEY_COLUMNS, SCHEMA_ORDER, KeysError, columns_for, normalize_keys
 from metabridge.audiences.members import MEMBER_FIELDS, Member, MemberError, member_key, read_member
 from metabridge.audiences.payloads import MAX_ROWS, replace_body, users_body
-from metabridge.audiences.rows import Rejection, Row, RowBuilder, build_row, make_row
+from metabridge.audiences.rows import RowBuilder, row_fingerprint
 
 __all__ = [
     "KEY_COLUMNS", "SCHEMA_ORDER", "KeysError", "columns_for", "normalize_keys",
     "MEMBER_FIELDS", "Member", "MemberError", "member_key", "read_member",
     "MAX_ROWS", "replace_body", "users_body",
-    "Rejection", "Row", "RowBuilder", "build_row", "make_row",
+    "RowBuilder", "row_fingerprint",
 ]

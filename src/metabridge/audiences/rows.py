@@ -15,9 +15,8 @@ first + last name.
 A sync builds one row per member and compares it with the row Meta holds, so :class:`RowBuilder` does the
 per-destination work (column positions, the schema without EXTERN_ID, their keys) once, and a row is built
 with its fingerprint in one call, as a plain tuple of strings: CPython's garbage collector stops tracking
-such tuples (not tuple subclasses such as :class:`Row`), so the ~10,000 rows a batch holds do not set off
-full collections, which cost a sync more than building its rows did. :func:`build_row` gives the same
-row as a named :class:`Row`.
+such tuples (not tuple subclasses such as named tuples), so the ~10,000 rows a batch holds do not set off
+full collections, which cost a sync more than building its rows did.
 """
 
 from __future__ import annotations
@@ -25,11 +24,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import NamedTuple
 
 
 __all__ = [
-    "Row", "Rejection", "RowBuilder", "build_row", "make_row", "row_fingerprint", "schema_of", "STRONG_COLUMNS",
+    "RowBuilder", "row_fingerprint", "schema_of", "STRONG_COLUMNS",
 ]
 
 #: A row with one of these can be matched alone.
@@ -40,27 +38,6 @@ ONLY_BROAD = (
     "only broad keys ({present}) for this destination: needs an email, phone, external_id, madid, "
     "or a first and last name"
 )
-
-
-class Row(NamedTuple):
-    """One row as sent: the schema it is sent under (``"A,B,C"``) and its cells (same length, same order).
-
-    ``fingerprint`` identifies the row: two rows are the same for Meta iff their fingerprints are equal.
-    """
-
-    schema_key: str
-    cells: tuple[str, ...]
-    fingerprint: str
-
-    @property
-    def schema(self) -> tuple[str, ...]:
-        return schema_of(self.schema_key)
-
-
-class Rejection(NamedTuple):
-    """Why a member cannot be sent to a destination (metabridge's own rejection, not Meta's)."""
-
-    reason: str
 
 
 #: OpenSSL's SHA-256: for the ~200 bytes of a row it is about twice CPython's built-in one (which wins only on
@@ -79,14 +56,10 @@ def schema_of(schema_key: str) -> tuple[str, ...]:
     return tuple(schema_key.split(","))
 
 
-def make_row(schema: Sequence[str], cells: Sequence[str]) -> Row:
-    schema_key = ",".join(schema)
-    return Row(schema_key, tuple(cells), row_fingerprint(schema_key, cells))
-
-
 class RowBuilder:
-    """The rows of one destination: ``builder(values)`` -> ``(schema_key, cells, fingerprint)`` (the fields
-    of a :class:`Row`, as a plain tuple) or the reason the member is rejected (a ``str``).
+    """The rows of one destination: ``builder(values)`` -> ``(schema_key, cells, fingerprint)`` (the schema
+    it is sent under, ``"A,B,C"``; its cells, same length and order; :func:`row_fingerprint` of both: two rows
+    are the same for Meta iff their fingerprints are equal), or the reason the member is rejected (a ``str``).
 
     ``values`` are a member's normalized schema values (``MemberIdentity.values``, as stored); ``keys``
     (the destination's key names) only serve the rejection message.
@@ -128,14 +101,3 @@ class RowBuilder:
         if "LN" in present and ("FN" in present or "FI" in present):
             return None
         return ONLY_BROAD.format(present=", ".join(present))
-
-
-@lru_cache(maxsize=256)
-def _builder(columns: tuple[str, ...], keys: tuple[str, ...]) -> RowBuilder:
-    return RowBuilder(columns, keys)
-
-
-def build_row(values: Mapping[str, str], columns: Sequence[str], keys: Sequence[str] = ()) -> Row | Rejection:
-    """The row for a member's normalized ``values`` under ``columns`` (see :class:`RowBuilder`)."""
-    built = _builder(tuple(columns), tuple(keys))(values)
-    return Rejection(built) if type(built) is str else Row(*built)
