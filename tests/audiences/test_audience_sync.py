@@ -249,6 +249,7 @@ def test_rename_renames_the_meta_audiences_metabridge_created(audience_live: Run
     add(live, "season", [{"email": "a@example.com"}])
     settled(live, "season")
     assert sandbox.audience(created["meta_audience_id"])["name"] == "Spring buyers"
+    synced = live.http.get(f"/v1/audiences/season/destinations/{created['id']}").json()["last_sync"]
 
     answer = live.http.put("/v1/audiences/season", json={"name": "Summer buyers"})
     assert answer.status_code == 200 and answer.json()["name"] == "Summer buyers"
@@ -257,6 +258,8 @@ def test_rename_renames_the_meta_audiences_metabridge_created(audience_live: Run
     assert renames[0]["note"] == "the Meta audience is now named 'Summer buyers'"
     assert sandbox.audience(created["meta_audience_id"])["name"] == "Summer buyers"  # over POST /{audience_id}
     assert sandbox.audience(theirs)["name"] == "Their own list"  # linked, not created by metabridge: left alone
+    # a rename is not a member sync: the destination's last sync is still the members' one
+    assert live.http.get(f"/v1/audiences/season/destinations/{created['id']}").json()["last_sync"] == synced
     assert meta_values(sandbox, created["meta_audience_id"], "EMAIL") == {h("a@example.com")}
     listed = live.http.get("/v1/jobs", params={"audience": "season", "kind": "rename"}).json()
     assert [j["id"] for j in listed] == [renames[0]["id"]]

@@ -309,11 +309,14 @@ class AudienceWorker(JobWorker):
                 values["note"] = note
             values["error"] = error
             jobs.leases.finish(conn, run.job["id"], self.worker_id, now, status, **values)
-            dest: dict[str, Any] = {"last_sync_at": now, "last_sync_result": "ok" if status == "done" else "failed",
-                                    "last_sync_error": error}
+            dest: dict[str, Any] = {}
+            if status != "done" or run.job["kind"] != "rename":  # a rename's success says nothing of the members
+                dest.update(last_sync_at=now, last_sync_result="ok" if status == "done" else "failed",
+                            last_sync_error=error)
             if sync_again:
                 dest["next_sync_at"] = now
-            jobs.set_destination(conn, run.destination.id, **dest)
+            if dest:
+                jobs.set_destination(conn, run.destination.id, **dest)
         log.info("audience job %d (%s %s) %s", run.job["id"], run.job["kind"], run.destination.name, status)
 
     # -- sending -------------------------------------------------------------------------------------------
