@@ -91,10 +91,20 @@ def test_ingest_with_a_stale_copy_of_the_connection_stores_nothing(store) -> Non
 
     service, connection = store
     assert ingest(service, connection, [incoming("v-1")], verify_current=True).pending == 1
-    time.sleep(0.002)  # updated_at is in milliseconds
     with service.engine.begin() as conn:
         update_connection(conn, service.box, connection.id, settings=ConnectionSettings(pixel_id="42", matching="strict"))
     with pytest.raises(ConnectionChanged):
         ingest(service, connection, [incoming("v-2")], verify_current=True)
     with service.engine.connect() as conn:
         assert conn.execute(select(events.c.event_id)).scalars().all() == ["v-1"]
+
+
+def test_every_change_of_a_connection_is_a_new_version_even_within_one_millisecond(store) -> None:
+    from metabridge.store.connections import update_connection
+
+    service, connection = store
+    versions = [connection.updated_at]
+    for name in ("a", "b", "c", "d"):  # far faster than one change per millisecond
+        with service.engine.begin() as conn:
+            versions.append(update_connection(conn, service.box, connection.id, name=name).updated_at)
+    assert versions == sorted(set(versions))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, case, delete, insert, select, update
 
 from metabridge.credentials import SecretBox
 from metabridge.events import ConnectionSettings
@@ -84,8 +84,14 @@ def update_connection(
     settings: ConnectionSettings | None = None, access_token: str | None = None,
     app_secret: str | None = None, clear_app_secret: bool = False,
 ) -> StoredConnection | None:
-    """Apply changes. New credentials resume a paused connection: the pause was about them."""
-    values: dict[str, Any] = {"updated_at": now_ms()}
+    """Apply changes. New credentials resume a paused connection: the pause was about them.
+
+    ``updated_at`` is the connection's version (ingest and the pipeline cache compare it): it always moves
+    forward, by at least 1 ms, so two changes within one millisecond are still two versions.
+    """
+    now = now_ms()
+    current = connections.c.updated_at
+    values: dict[str, Any] = {"updated_at": case((current + 1 > now, current + 1), else_=now)}
     if name is not None:
         values["name"] = name
     if settings is not None:
