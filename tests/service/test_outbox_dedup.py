@@ -100,11 +100,19 @@ def test_ingest_with_a_stale_copy_of_the_connection_stores_nothing(store) -> Non
 
 
 def test_every_change_of_a_connection_is_a_new_version_even_within_one_millisecond(store) -> None:
+    """Versions only move forward, also when the last one is not behind this clock (a change in the same
+    millisecond, or from an API process on a machine whose clock runs ahead)."""
+    from sqlalchemy import update
+
     from metabridge.store.connections import update_connection
+    from metabridge.store.schema import connections
 
     service, connection = store
-    versions = [connection.updated_at]
-    for name in ("a", "b", "c", "d"):  # far faster than one change per millisecond
+    ahead = connection.updated_at + 60_000
+    with service.engine.begin() as conn:
+        conn.execute(update(connections).where(connections.c.id == connection.id).values(updated_at=ahead))
+    versions = [ahead]
+    for name in ("a", "b"):
         with service.engine.begin() as conn:
             versions.append(update_connection(conn, service.box, connection.id, name=name).updated_at)
-    assert versions == sorted(set(versions))
+    assert versions == [ahead, ahead + 1, ahead + 2]
