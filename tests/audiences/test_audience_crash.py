@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -25,9 +26,15 @@ def h(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _worker_log(env: dict[str, str]) -> Path:
+    return Path(env["METABRIDGE_DATA_DIR"]) / "workers.log"
+
+
 def start_worker(env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "metabridge.cli.main", "worker"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    """A ``metabridge worker`` process; its log goes to a file (a pipe nobody reads would block it once full)."""
+    with _worker_log(env).open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "metabridge.cli.main", "worker"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=log)
 
 
 def worker_env(api: RunningService, database_url: str, sandbox) -> dict[str, str]:
@@ -66,6 +73,8 @@ def resume_until_settled(api: RunningService, env: dict[str, str], audience_id: 
     worker = start_worker(env)
     try:
         settled(api, audience_id, timeout=120)
+    except AssertionError as exc:  # say what the workers logged
+        raise AssertionError(f"{exc}; workers' log:\n{_worker_log(env).read_text()[-4000:]}") from None
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=60)
