@@ -11,14 +11,17 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from catalog_support import META_CATALOG, catalog_api, create_catalog, product, put_products  # noqa: F401
 from _service import RunningService, wait_for
 
 
 def start_worker(env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "metabridge.cli.main", "worker"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    """A ``metabridge worker`` process; its log goes to a file (a pipe nobody reads would block it once full)."""
+    with (Path(env["METABRIDGE_DATA_DIR"]) / "workers.log").open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "metabridge.cli.main", "worker"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=log)
 
 
 def test_killed_worker_between_items_batch_and_confirmation_resumes_without_resending(
