@@ -16,11 +16,11 @@ values) is mapped and normalized in one pass over the record, with the key-by-ke
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from metabridge.events.errors import FieldError
-from metabridge.events.mapping import map_user, user_target
+from metabridge.events.mapping import PlanCache, map_user, user_target
 from metabridge.events.policy import meets_meta_baseline
 from metabridge.identity import IdentityContext, normalize_user_data
 from metabridge.identity.capi import ValueMemo, record_country, value_memos
@@ -38,21 +38,19 @@ class Customer:
     """What one ``user`` object becomes; shared by every event that carries the same object content.
 
     ``user_data`` is read-only by contract (the pipeline copies it into each event). ``fbc_given``: the
-    incoming data had an ``fbc`` (even an unusable one), so none is built from the URL. ``meets_baseline``:
-    its keys pass Meta's baseline (:func:`~metabridge.events.policy.meets_meta_baseline`), which more keys
-    (an ``fbc`` from the URL) cannot undo.
+    incoming data had an ``fbc`` (even an unusable one), so none is built from the URL. ``meets_baseline``
+    (derived, computed once per person rather than per event): its keys pass Meta's baseline
+    (:func:`~metabridge.events.policy.meets_meta_baseline`), which more keys (an ``fbc`` from the URL)
+    cannot undo.
     """
 
     user_data: dict[str, str | list[str]]
     warnings: tuple[FieldError, ...]
     fbc_given: bool
-    meets_baseline: bool
+    meets_baseline: bool = field(init=False)
 
-    @classmethod
-    def of(
-        cls, user_data: dict[str, str | list[str]], warnings: tuple[FieldError, ...], fbc_given: bool
-    ) -> Customer:
-        return cls(user_data, warnings, fbc_given, meets_meta_baseline(user_data.keys()))
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "meets_baseline", meets_meta_baseline(self.user_data.keys()))
 
 
 def customer_from_user(
@@ -64,7 +62,7 @@ def customer_from_user(
     for issue in identity_result.issues:
         key = issue.field.removeprefix("user_data.")
         warnings.append(FieldError(origin.get(key, issue.field), issue.message))
-    return Customer.of(identity_result.user_data, tuple(warnings), "fbc" in raw_user)
+    return Customer(identity_result.user_data, tuple(warnings), "fbc" in raw_user)
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # compared and hashed by identity: one object per shape
@@ -98,18 +96,13 @@ def _shape(keys: tuple[Any, ...]) -> UserShape:
     )
 
 
-_SHAPES: dict[tuple[Any, ...], UserShape] = {}
-#: Shapes kept at most (keys come from callers; real sources send a handful of shapes).
-_SHAPES_LIMIT = 4096
+#: keys of a ``user`` object -> its :class:`UserShape`, resolved on first use.
+_SHAPES: PlanCache = PlanCache(_shape)
 
 
 def user_shape(keys: tuple[Any, ...]) -> UserShape:
     """The (cached) :class:`UserShape` of a ``user`` object with ``keys``."""
-    shape = _SHAPES.get(keys)
-    if shape is None:
-        if len(_SHAPES) >= _SHAPES_LIMIT:
-            _SHAPES.clear()
-        shape = _SHAPES[keys] = _shape(keys)
+    shape: UserShape = _SHAPES[keys]
     return shape
 
 
@@ -153,7 +146,7 @@ class CustomerCache:
         if not self.size:
             return None
         keys = tuple(user)
-        shape = _SHAPES.get(keys) or user_shape(keys)
+        shape = _SHAPES[keys]
         if not shape.clean:
             return None
         key = (shape, _cache_text(user))
@@ -205,7 +198,7 @@ class CustomerCache:
             warnings.append(FieldError(shape.origins[target], issue.message))
         at = shape.fbc_at
         fbc_given = at >= 0 and values[at] is not None and values[at] != ""
-        return Customer.of(user_data, tuple(warnings) if warnings else (), fbc_given)
+        return Customer(user_data, tuple(warnings) if warnings else (), fbc_given)
 
     def _keep(self, key: tuple[UserShape, str], customer: Customer) -> None:
         young = self._young

@@ -197,9 +197,9 @@ def _steps(keys: tuple[Any, ...], rules: tuple[PropertyRule, ...]) -> tuple[_Ste
     return tuple(steps)
 
 
-class _PlanCache(dict):  # type: ignore[type-arg]
-    """key tuple -> plan, built on first use. Key sets come from callers, so the cache is bounded
-    (emptied when full; real sources send a handful of shapes)."""
+class PlanCache(dict):  # type: ignore[type-arg]
+    """key tuple -> plan, built on first use (``cache[keys]``). Key sets come from callers, so the cache is
+    bounded (emptied when full; real sources send a handful of shapes)."""
 
     __slots__ = ("build",)
     LIMIT = 4096
@@ -216,7 +216,7 @@ class _PlanCache(dict):  # type: ignore[type-arg]
 
 
 #: Item key tuple -> the item rules that apply to it.
-_ITEM_STEPS = _PlanCache(lambda keys: _steps(keys, ITEM_FIELD_RULES))
+_ITEM_STEPS = PlanCache(lambda keys: _steps(keys, ITEM_FIELD_RULES))
 
 
 def _apply_steps(
@@ -277,7 +277,7 @@ def _properties_plan(keys: tuple[Any, ...]) -> PropertiesPlan:
     )
 
 
-_PROPERTIES_PLANS = _PlanCache(_properties_plan)
+_PROPERTIES_PLANS = PlanCache(_properties_plan)
 
 
 def properties_plan(properties: Mapping[str, Any]) -> PropertiesPlan:

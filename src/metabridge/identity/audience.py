@@ -19,7 +19,7 @@ from typing import Any
 
 from metabridge.identity._input import EMPTY, UNREADABLE_TYPE, record_country, to_text
 from metabridge.identity.context import IdentityContext
-from metabridge.identity.hashing import is_sha256_hex, sha256_constructor
+from metabridge.identity.hashing import is_sha256_hex, sha256_hex
 from metabridge.identity.issues import FieldIssue, UnusableValue
 from metabridge.identity.rules import MEMBER_FIELDS, MemberFieldRule, Needs
 
@@ -33,7 +33,6 @@ CACHE_SIZE = 1 << 16
 
 _NOTHING = Needs.NOTHING
 _rule_for = MEMBER_FIELDS.get
-_sha256 = sha256_constructor
 
 #: One field value's outcome, flat: (issue message or None, issue level or None, key1, value1, key2, value2 ...).
 #: Flat because up to CACHE_SIZE of them live in the cache: a tuple of strings is untracked by the garbage
@@ -73,11 +72,11 @@ def _outcome(name: str, raw: str, arg: Any) -> _Outcome:
     outputs = rule.outputs
     if len(outputs) == 1 and outputs[0][1] is None:  # most fields: one key, the value itself
         key, _, hashed = outputs[0]
-        return warning, level, key, _sha256(value.encode("utf-8")).hexdigest() if hashed else value
+        return warning, level, key, sha256_hex(value) if hashed else value
     flat: list[Any] = [warning, level]
     for key, project, hashed in outputs:
         projected = project(value) if project is not None else value
-        flat += (key, _sha256(projected.encode("utf-8")).hexdigest() if hashed else projected)
+        flat += (key, sha256_hex(projected) if hashed else projected)
     return tuple(flat)
 
 

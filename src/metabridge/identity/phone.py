@@ -31,6 +31,9 @@ from typing import Any
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberFormat, ValidationResult
+# The bounds parse() puts on a national significant number and on its input: the shortcut below replays
+# parse(), so it takes them from the library rather than restating them.
+from phonenumbers.phonenumberutil import _MAX_INPUT_STRING_LENGTH, _MAX_LENGTH_FOR_NSN, _MIN_LENGTH_FOR_NSN
 
 from metabridge.identity.issues import UnusableValue
 
@@ -92,8 +95,6 @@ def _plain(value: str) -> str:
 _NOT_A_NUMBER = "not a phone number of region {}"
 _LOCAL_ONLY = "local number without area code for region {}"
 _WRONG_LENGTH = "not a possible phone number for region {} (wrong length)"
-# phonenumbers' bounds on a national significant number (parse raises outside them)
-_MIN_NSN, _MAX_NSN = 2, 17
 
 
 class _Rejected(str):
@@ -148,7 +149,7 @@ class _RegionPlan:
         """
         if self.idd is not None and self.idd.match(digits):
             return None
-        if digits.startswith(self.country_code) or len(digits) > 250:
+        if digits.startswith(self.country_code) or len(digits) > _MAX_INPUT_STRING_LENGTH:
             return None
         national = digits
         if self.national_prefix is not None:
@@ -166,7 +167,7 @@ class _RegionPlan:
         n = len(national)
         if n in self.lengths:
             return self.country_code + national
-        if n < _MIN_NSN or n > _MAX_NSN:
+        if n < _MIN_LENGTH_FOR_NSN or n > _MAX_LENGTH_FOR_NSN:
             return self.rejections["nan"]
         return self.rejections["local" if n in self.local_only else "length"]
 
