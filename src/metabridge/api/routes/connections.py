@@ -90,4 +90,5 @@ def remove(connection_id: int, request: Request, force: bool = False) -> Respons
             )
         if not store.delete_connection(conn, connection_id):
             raise ApiError(404, f"connection {connection_id} does not exist")
+    service.forget(connection_id)  # its pipeline and customer cache are of no more use
     return Response(status_code=204)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import Any
 
 import orjson
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Engine
 
 from metabridge.api.deps import connection_or_404, service_of
 from metabridge.api.errors import ApiError, JSONBytesResponse
@@ -20,7 +17,6 @@ from metabridge.graph import GraphError, GraphTransportError
 from metabridge.ingest import ConnectionChanged, IngestOutcome, ingest
 from metabridge.records import RecordFileError, parse_records
 from metabridge.service import Service
-from metabridge.store.connections import StoredConnection
 from metabridge.store.db import read_only
 from metabridge.store.outbox import connection_stats, event_records
 from metabridge.timeutil import now_ms
@@ -74,33 +70,27 @@ def _looks_like_ndjson(data: bytes) -> bool:
         return False
 
 
-#: engine -> connection id -> the connection as last read by ingest (StoredConnection is immutable).
-_known: weakref.WeakKeyDictionary[Engine, dict[int, StoredConnection]] = weakref.WeakKeyDictionary()
-_known_lock = threading.Lock()
-
-
-def _known_connections(service: Service) -> dict[int, StoredConnection]:
-    with _known_lock:
-        return _known.setdefault(service.engine, {})
-
-
 def _ingest_into(service: Service, connection_id: int, records: list[Any]) -> IngestOutcome:
     """Ingest into a connection with no separate read of it in the usual case.
 
-    The connection (its settings drive the pipeline) is kept from the previous call; the write
-    transaction checks that its ``updated_at`` is unchanged (every change of settings bumps it). When it
-    changed or is unknown, the connection is read again (404 once deleted) and the records decided again.
-    On PostgreSQL this saves a transaction and its round trips per call.
+    The connection (its settings drive the pipeline) is the copy the service kept from an earlier call;
+    the write transaction checks that its ``updated_at`` is unchanged (every change of settings bumps it).
+    When it changed or is unknown, the connection is read again (404 once deleted, and then nothing is
+    kept for it) and the records decided again. On PostgreSQL this saves a transaction and its round trips
+    per call.
     """
-    known = _known_connections(service)
-    cached = known.get(connection_id)
+    cached = service.known_connection(connection_id)
     if cached is not None:
         try:
             return ingest(service, cached, records, verify_current=True)
         except ConnectionChanged:
-            known.pop(connection_id, None)
-    current = connection_or_404(service, connection_id)
-    known[connection_id] = current
+            service.forget(connection_id)
+    try:
+        current = connection_or_404(service, connection_id)
+    except ApiError:
+        service.forget(connection_id)  # deleted since: a concurrent call may have kept it meanwhile
+        raise
+    service.remember(current)
     return ingest(service, current, records)
 
 
