@@ -63,6 +63,20 @@ def test_a_connection_changed_elsewhere_is_read_again_and_its_pipeline_rebuilt(a
     assert stored(api) == {"c1": "pending", "c2": "skipped"}
 
 
+def test_patch_replaces_the_kept_copy_and_pipeline_with_the_new_version(api) -> None:
+    cid = api.connection()["id"]
+    ingest(api, cid, "p1", consent_categories=["analytics"])
+    before = api.service.known_connection(cid)
+    old_pipeline = api.service.pipeline(before)
+    answer = api.http.patch(f"/v1/connections/{cid}", json={"consent_category": "marketing"})
+    assert answer.status_code == 200, answer.text
+    after = api.service.known_connection(cid)
+    assert after.updated_at > before.updated_at and after.settings.consent_category == "marketing"
+    new_pipeline = api.service.pipeline(after)
+    assert new_pipeline is not old_pipeline and new_pipeline.settings.consent_category == "marketing"
+    assert ingest(api, cid, "p2", consent_categories=["analytics"])["skipped"] == 1
+
+
 def test_the_least_recently_used_connection_is_dropped_beyond_the_cap(api) -> None:
     api.service.connection_cache_size = 2
     a, b, c = (api.connection(name=name)["id"] for name in "abc")

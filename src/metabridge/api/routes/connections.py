@@ -73,7 +73,9 @@ def patch(connection_id: int, body: ConnectionUpdate, request: Request) -> Conne
             clear_app_secret="app_secret" in changes and not changes["app_secret"],
         )
     if updated is None:
+        service.forget(connection_id)
         raise ApiError(404, f"connection {connection_id} does not exist")
+    service.remember(updated)  # the new version replaces the old pipeline (and its customer cache) now
     return to_out(updated)
 
 
