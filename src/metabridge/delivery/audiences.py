@@ -385,78 +385,74 @@ class AudienceWorker(JobWorker):
             yield page
             after = page[-1][0]
 
-    # -- remove ------------------------------------------------------------------------------------------
+    # -- remove and add ------------------------------------------------------------------------------------
     def _run_remove(self, run: _Run, clock: Clock) -> None:
-        everything = run.job["scope"] == "all"
-        mirror = run.destination.mode == "mirror"
-        build, decode = RowBuilder(run.columns, run.destination.keys), jobs.decode
-        batches: dict[str, _Batch] = {}
-        with _InFlight() as flight:
-            for page in self._pages(jobs.held_candidates, run):
-                for key, schema, cells, fingerprint, identity in page:
-                    if not everything and identity is not None:
-                        if not mirror:
-                            continue
-                        row = build(decode(identity))
-                        if type(row) is tuple and row[2] == fingerprint:
-                            continue
-                    batch = batches.get(schema)
-                    if batch is None:
-                        batch = batches[schema] = _Batch(schema)
-                    batch.keys.append(key)
-                    batch.cells.append(tuple(decode(cells)))
-                    if len(batch.keys) >= MAX_ROWS:
-                        self._send_removes(run, flight, batches.pop(schema), clock)
-            for batch in batches.values():
-                self._send_removes(run, flight, batch, clock)
-            flight.drain()
-        self._finish(run, clock())
+        self._send_users(run, "DELETE", self._removals(run), clock)
 
-    def _send_removes(self, run: _Run, flight: _InFlight, batch: _Batch, clock: Clock) -> None:
-        body = users_body(schema_of(batch.schema_key), batch.cells)
-        rejected = run.rejected.as_values()
-        flight.submit(lambda: self._send(run, "DELETE", "users", body, clock),
-                      lambda answer: self._commit_batch(run, clock, answer, len(batch), rejected=rejected,
-                                                        removes=batch.keys))
-
-    # -- add -----------------------------------------------------------------------------------------------
     def _run_add(self, run: _Run, clock: Clock) -> None:
-        build = RowBuilder(run.columns, run.destination.keys)
-        batches: dict[str, _Batch] = {}
         fetch = jobs.member_candidates
         if run.destination.mode == "mirror":
             with self.engine.connect() as conn:
                 if jobs.remove_checked_held_rows(conn, run.job):  # what Meta holds is current: only new members
                     fetch = partial(jobs.member_candidates, unheld_only=True)
+        self._send_users(run, "POST", self._additions(run, fetch), clock)
+
+    def _removals(self, run: _Run) -> Iterator[tuple[str, str, tuple[str, ...], None]]:
+        """The rows Meta holds that go: ``(schema_key, member_key, cells, None)``."""
+        everything = run.job["scope"] == "all"
+        mirror = run.destination.mode == "mirror"
+        build, decode = RowBuilder(run.columns, run.destination.keys), jobs.decode
+        for page in self._pages(jobs.held_candidates, run):
+            for key, schema, cells, fingerprint, identity in page:
+                if not everything and identity is not None:
+                    if not mirror:
+                        continue
+                    row = build(decode(identity))
+                    if type(row) is tuple and row[2] == fingerprint:
+                        continue
+                yield schema, key, tuple(decode(cells)), None
+
+    def _additions(self, run: _Run, fetch: Callable[..., list[Any]]) -> Iterator[tuple[str, str, Any, str]]:
+        """The members' rows Meta does not hold as they are: ``(schema_key, member_key, cells, fingerprint)``;
+        the members that cannot be sent are counted as rejected on the way."""
+        build, decode = RowBuilder(run.columns, run.destination.keys), jobs.decode
+        for page in self._pages(fetch, run):
+            for key, identity, held in page:
+                row = build(decode(identity))
+                if type(row) is str:
+                    run.rejected.add(key, row)
+                    continue
+                if row[2] != held:
+                    yield row[0], key, row[1], row[2]
+
+    def _send_users(self, run: _Run, method: str, rows: Iterator[tuple[str, str, Any, str | None]],
+                    clock: Clock) -> None:
+        """Send ``rows`` to ``/{audience}/users`` (POST adds them, DELETE removes them) in batches of one schema
+        and at most ``MAX_ROWS``, then finish the job. A fingerprint (adds) is what Meta then holds."""
+        batches: dict[str, _Batch] = {}
         with _InFlight() as flight:
-            for page in self._pages(fetch, run):
-                for key, identity, held in page:
-                    row = build(jobs.decode(identity))
-                    if type(row) is str:
-                        run.rejected.add(key, row)
-                        continue
-                    schema_key, cells, fingerprint = row
-                    if fingerprint == held:
-                        continue
-                    batch = batches.get(schema_key)
-                    if batch is None:
-                        batch = batches[schema_key] = _Batch(schema_key)
-                    batch.keys.append(key)
-                    batch.cells.append(cells)
+            for schema_key, key, cells, fingerprint in rows:
+                batch = batches.get(schema_key)
+                if batch is None:
+                    batch = batches[schema_key] = _Batch(schema_key)
+                batch.keys.append(key)
+                batch.cells.append(cells)
+                if fingerprint is not None:
                     batch.fingerprints.append(fingerprint)
-                    if len(batch.keys) >= MAX_ROWS:
-                        self._send_adds(run, flight, batches.pop(schema_key), clock)
+                if len(batch.keys) >= MAX_ROWS:
+                    self._send_batch(run, method, flight, batches.pop(schema_key), clock)
             for batch in batches.values():
-                self._send_adds(run, flight, batch, clock)
+                self._send_batch(run, method, flight, batch, clock)
             flight.drain()
         self._finish(run, clock())
 
-    def _send_adds(self, run: _Run, flight: _InFlight, batch: _Batch, clock: Clock) -> None:
+    def _send_batch(self, run: _Run, method: str, flight: _InFlight, batch: _Batch, clock: Clock) -> None:
         body = users_body(schema_of(batch.schema_key), batch.cells)
         rejected = run.rejected.as_values()
-        flight.submit(lambda: self._send(run, "POST", "users", body, clock),
+        recorded: dict[str, Any] = {"removes": batch.keys} if method == "DELETE" else {"adds": batch}
+        flight.submit(lambda: self._send(run, method, "users", body, clock),
                       lambda answer: self._commit_batch(run, clock, answer, len(batch), rejected=rejected,
-                                                        adds=batch))
+                                                        **recorded))
 
     # -- replace -------------------------------------------------------------------------------------------
     def _replace_schema(self, run: _Run) -> tuple[str, ...]:

@@ -81,17 +81,30 @@ def create_job(
 
 def queue_renames(conn: Connection, audience_id: str, now: int) -> list[int]:
     """After a rename: a ``rename`` job for each linked destination whose Meta audience metabridge created
-    (named after the audience), unless one is still queued (it will send the newest name)."""
+    (named after the audience), unless one is still queued (it will send the newest name).
+
+    The queued jobs relied on are locked (``UPDATE ... RETURNING``) until the rename commits, and only
+    those still queued then count. On PostgreSQL (READ COMMITTED) a plain read would see a job a worker is
+    claiming as still queued, and a job claimed after that read but before the rename commits reads the old
+    name: either way the new name would never be sent. The update waits for a claim in progress and
+    re-checks ``status`` once it commits; a later claim skips the locked job (``SKIP LOCKED``) until the
+    rename commits, so the worker then reads the new name. SQLite has one writer at a time: no race.
+    """
     d, j = audience_destinations, audience_jobs
     targets = conn.execute(
         select(d.c.id).where(d.c.audience_id == audience_id, d.c.status.in_(("active", "paused")),
-                             d.c.created_meta_audience.is_(True),
-                             not_(exists().where(j.c.destination_id == d.c.id, j.c.kind == "rename",
-                                                 j.c.status == "queued")))
+                             d.c.created_meta_audience.is_(True))
         .order_by(d.c.id)
     ).scalars().all()
+    if not targets:
+        return []
+    queued = set(conn.execute(
+        update(j).where(j.c.destination_id.in_(targets), j.c.kind == "rename", j.c.status == "queued")
+        .values(status="queued")  # no change: the row lock (and PostgreSQL's re-check of the WHERE) is the point
+        .returning(j.c.destination_id)
+    ).scalars().all())
     return [create_job(conn, audience_id=audience_id, destination_id=destination_id, kind="rename", now=now,
-                       trigger="rename") for destination_id in targets]
+                       trigger="rename") for destination_id in targets if destination_id not in queued]
 
 
 def _unfinished_for(destination_id: Any) -> Any:

@@ -13,11 +13,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, bindparam
+from sqlalchemy import Connection, Table, bindparam, select
+from sqlalchemy import column as sql_column
+from sqlalchemy import table as sql_table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
+
+if TYPE_CHECKING:
+    from psycopg import sql as pgsql
 
 __all__ = ["bulk_upsert", "refresh_stale_statistics", "refresh_statistics", "upsert", "upsert_statement"]
 
@@ -56,7 +61,51 @@ def upsert_statement(conn: Connection, table: Table, keys: Sequence[str], update
                                            set_={c: statement.excluded[c] for c in updated})
 
 
-_UPSERT_SQL: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], str] = {}
+@dataclass(frozen=True, slots=True)
+class _CopyUpsert:
+    """PostgreSQL's bulk upsert of one table and column set: the rows are copied into a staging table."""
+
+    create: pgsql.Composed  # the session's staging table (temporary, emptied at commit), typed like the columns
+    copy: pgsql.Composed  # COPY into it
+    insert: Any  # INSERT INTO table (columns) SELECT columns FROM staging ON CONFLICT (keys) DO UPDATE ...
+    truncate: pgsql.Composed  # emptied after each upsert: the transaction may upsert again
+
+
+_BULK: dict[tuple[str, str, tuple[str, ...], tuple[str, ...], tuple[str, ...]], Any] = {}
+
+
+def _values_upsert(conn: Connection, table: Table, keys: Sequence[str], columns: Sequence[str],
+                   updated: Sequence[str]) -> str:
+    """``INSERT ... VALUES (?, ...) ON CONFLICT ...`` with positional parameters in ``columns`` order."""
+    compiled = upsert_statement(conn, table, keys, updated, {c: bindparam(c) for c in columns}).inline().compile(
+        dialect=conn.dialect)
+    if tuple(compiled.positiontup or ()) != tuple(columns):
+        raise RuntimeError(f"unexpected parameter order {compiled.positiontup}")
+    return str(compiled)
+
+
+def _copy_upsert(conn: Connection, table: Table, keys: Sequence[str], columns: Sequence[str],
+                 updated: Sequence[str]) -> _CopyUpsert:
+    """The statements of a PostgreSQL bulk upsert: the driver's own (staging table, COPY) quoted by psycopg,
+    the upsert built by SQLAlchemy."""
+    from psycopg import sql as pgsql  # PostgreSQL only
+
+    # one staging table per table and session: each table is upserted with one column set
+    staging_name = f"metabridge_bulk_{table.name}"
+    staged = pgsql.Identifier(staging_name)
+    target = pgsql.Identifier(table.schema, table.name) if table.schema else pgsql.Identifier(table.name)
+    names = pgsql.SQL(", ").join(pgsql.Identifier(c) for c in columns)
+    staging = sql_table(staging_name, *(sql_column(c) for c in columns))
+    statement = postgresql.insert(table).from_select(list(columns), select(*staging.c))
+    statement = statement.on_conflict_do_update(index_elements=[table.c[k] for k in keys],
+                                                set_={c: statement.excluded[c] for c in updated})
+    return _CopyUpsert(
+        create=pgsql.SQL("CREATE TEMPORARY TABLE IF NOT EXISTS {} ON COMMIT DELETE ROWS AS "
+                         "SELECT {} FROM {} WITH NO DATA").format(staged, names, target),
+        copy=pgsql.SQL("COPY {} ({}) FROM STDIN").format(staged, names),
+        insert=statement,
+        truncate=pgsql.SQL("TRUNCATE {}").format(staged),
+    )
 
 
 def bulk_upsert(conn: Connection, table: Table, keys: Sequence[str], columns: Sequence[str],
@@ -64,43 +113,32 @@ def bulk_upsert(conn: Connection, table: Table, keys: Sequence[str], columns: Se
     """Upsert ``rows``: tuples in ``columns`` order, JSON columns already encoded (``orjson.dumps``, as text).
 
     Syncs and member loads write 10,000 to 100,000 rows at a time, and SQLAlchemy's executemany (each
-    parameter processed in Python, JSON encoded by the stdlib) was most of their cost. So the statement is
+    parameter processed in Python, JSON encoded by the stdlib) was most of their cost. So the statements are
     compiled once by SQLAlchemy (names, quoting and casts follow the table) and the rows go straight to the
-    driver: SQLite's executemany; on PostgreSQL ``COPY`` into a temporary table, then one ``INSERT ...
-    SELECT ... ON CONFLICT`` (psycopg's executemany spent more client time per row than the server spent
-    storing it; COPY about a seventh of it).
+    driver: SQLite's executemany of ``INSERT ... VALUES ... ON CONFLICT``; on PostgreSQL ``COPY`` into a
+    temporary table, then one ``INSERT ... SELECT ... ON CONFLICT`` (psycopg's executemany spent more client
+    time per row than the server spent storing it; COPY about a seventh of it).
     """
     if not rows:
         return
     rows = rows if isinstance(rows, list) else list(rows)
     dialect = conn.dialect
-    cache_key = (dialect.name, table.name, tuple(columns), tuple(updated))
-    sql = _UPSERT_SQL.get(cache_key)
-    if sql is None:
-        # positional parameters, so rows can stay tuples: "?" on SQLite, "%s" for psycopg
-        positional = pg_psycopg.dialect(paramstyle="format") if dialect.name == "postgresql" else dialect
-        compiled = upsert_statement(conn, table, keys, updated, {c: bindparam(c) for c in columns}).inline().compile(
-            dialect=positional)
-        if tuple(compiled.positiontup or ()) != tuple(columns):
-            raise RuntimeError(f"unexpected parameter order {compiled.positiontup}")
-        sql = _UPSERT_SQL[cache_key] = str(compiled)
+    cache_key = (dialect.name, table.fullname, tuple(keys), tuple(columns), tuple(updated))
+    statements = _BULK.get(cache_key)
+    if statements is None:
+        build = _copy_upsert if dialect.name == "postgresql" else _values_upsert
+        statements = _BULK[cache_key] = build(conn, table, keys, columns, updated)
     if dialect.name != "postgresql":
-        conn.exec_driver_sql(sql, rows)
+        conn.exec_driver_sql(statements, rows)
         return
-    # "INSERT INTO t (a, b) VALUES (%s::T1, %s::T2) ON CONFLICT ..." -> "... SELECT a, b FROM <staging> ON CONFLICT ..."
-    head, _, rest = sql.partition(" VALUES (")
-    tail = rest.partition(")")[2]
-    names = head[head.index("(") + 1:head.rindex(")")]
-    staging = f"metabridge_bulk_{table.name}"  # one per table and session: each table is upserted with one column set
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "
-                       f"SELECT {names} FROM {head.split()[2]} WITH NO DATA")
-        with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
+        cursor.execute(statements.create)
+        with cursor.copy(statements.copy) as copy:
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(f"{head} SELECT {names} FROM {staging}{tail}")
-        cursor.execute(f"TRUNCATE {staging}")  # the transaction may upsert again
+        conn.execute(statements.insert)
+        cursor.execute(statements.truncate)
     finally:
         cursor.close()
 
