@@ -16,9 +16,7 @@ from sqlalchemy import Engine
 
 from metabridge.catalog import FieldError, ProductItem, validate_product
 from metabridge.records import Record, UnreadableRecord
-from metabridge.store.bulk import refresh_statistics
 from metabridge.store.catalogs import StoredCatalog, count_products, upsert_products
-from metabridge.store.schema import catalog_products
 
 #: Products with warnings listed in one answer (the count is always complete).
 MAX_WARNINGS = 1_000
@@ -83,8 +81,5 @@ def store_products(engine: Engine, catalog: StoredCatalog, records: Iterable[Rec
     with engine.begin() as conn:
         stored = upsert_products(conn, catalog.id, valid)
         outcome.product_count = count_products(conn, catalog.id)
-    if stored.created:
-        with engine.begin() as conn:
-            refresh_statistics(conn, catalog_products, stored.created)
     outcome.created, outcome.updated, outcome.unchanged = stored.created, stored.updated, stored.unchanged
     return outcome

@@ -71,7 +71,6 @@ from metabridge.delivery.report import error_detail, internal_detail
 from metabridge.delivery.retry import usage_hint_seconds
 from metabridge.graph import ErrorClass, GraphClient, GraphError, GraphResponse
 from metabridge.store import catalog_jobs as jobs
-from metabridge.store.bulk import refresh_statistics
 from metabridge.store import catalogs as store
 from metabridge.store.catalogs import StoredCatalog
 
@@ -154,7 +153,6 @@ class _Run:
     lease_until: int
     report: _Report
     sent_calls: int = 0
-    confirmed: int = 0
 
 
 def _messages(entries: Any) -> list[str]:
@@ -262,9 +260,6 @@ class CatalogWorker(JobWorker):
             self._confirm_open(run, clock)  # a resumed job: what it sent before is polled, not resent
             self._send_changes(run, clock)
             self._confirm_open(run, clock)
-            if run.confirmed:
-                with self.engine.begin() as conn:
-                    refresh_statistics(conn, jobs.catalog_items_sent, run.confirmed)
             sets = self._sync_sets(run, clock)
             self._finish(run, clock(), "done", product_sets=sets)
         except _LostLease:
@@ -477,7 +472,6 @@ class CatalogWorker(JobWorker):
             jobs.confirm(conn, run.catalog.id, upserted=outcomes.upserted, deleted=outcomes.deleted,
                          rejected=outcomes.rejected, now=now)
         run.lease_until = now + self.lease_ms
-        run.confirmed += len(records)
 
     def _abandon_unknown_batch(self, run: _Run, batch: dict[str, Any], what: str, clock: Clock) -> None:
         """Meta ended a handle in a state other than finished (``error``: "some of the requests might not

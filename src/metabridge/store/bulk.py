@@ -7,7 +7,8 @@
   cached statement instead, several times faster for 100,000 rows.
 - :func:`bulk_upsert`: tuple rows, replacing columns (audience members, rows Meta holds): the fastest path,
   ``COPY`` on PostgreSQL.
-- :func:`refresh_statistics` / :func:`refresh_stale_statistics`: ``ANALYZE`` after large writes.
+- :func:`refresh_stale_statistics`: ``ANALYZE`` once bulk writes, large or many small ones, made a table's
+  planner statistics stale.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 if TYPE_CHECKING:
     from psycopg import sql as pgsql
 
-__all__ = ["bulk_upsert", "refresh_stale_statistics", "refresh_statistics", "upsert", "upsert_statement"]
+__all__ = ["bulk_upsert", "refresh_stale_statistics", "upsert", "upsert_statement"]
 
 _CHUNK = 5_000  # rows per executemany
 
@@ -143,20 +144,8 @@ def bulk_upsert(conn: Connection, table: Table, keys: Sequence[str], columns: Se
         cursor.close()
 
 
-#: Rows written in one go after which PostgreSQL's planner statistics are refreshed.
+#: Rows changed since the last ANALYZE (the open transaction's included) below which statistics are kept.
 ANALYZE_AFTER_ROWS = 10_000
-
-
-def refresh_statistics(conn: Connection, table: Table, rows_written: int) -> None:
-    """After a bulk write, refresh PostgreSQL's statistics of ``table`` (``ANALYZE``, a sample: cheap).
-
-    Autovacuum analyzes a table a while after it grew; until then the planner still believes it is as small
-    as before the load and scans it whole for each keyed lookup, which made the second 50,000-product import
-    and the first sync of a freshly loaded catalog quadratic. SQLite needs nothing (its plans use the index).
-    """
-    if rows_written >= ANALYZE_AFTER_ROWS and conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"ANALYZE {table.name}")
-
 
 #: Rows changed since the last ANALYZE, as a share of the rows it counted, past which statistics are stale.
 STALE_FRACTION = 0.5
@@ -165,14 +154,19 @@ STALE_FRACTION = 0.5
 def refresh_stale_statistics(conn: Connection, table: Table, rows_written: int) -> None:
     """``ANALYZE table`` on PostgreSQL when the rows changed since its last analysis (counting the
     ``rows_written`` by the caller's open transaction, which PostgreSQL counts only once it commits) reach
-    :data:`ANALYZE_AFTER_ROWS` and :data:`STALE_FRACTION` of the rows that analysis counted.
+    :data:`ANALYZE_AFTER_ROWS` and :data:`STALE_FRACTION` of the rows that analysis counted. Called by the
+    bulk writes themselves, in their transaction (an ANALYZE there counts the rows it has not committed yet).
 
-    For tables filled by many writes of ~10,000 rows (a 1,000,000-member load, the rows a sync records as
-    held): analyzing after each would cost more than the writes, and analyzing never left the planner
-    believing a table of 400,000 rows was empty, so it hashed the whole table for each page of a sync
-    (minutes per page). Relative to the table's size (each analysis of a growing table at about 1.5 times the
-rows of the previous one), a load of N rows analyzes about log(N) times, not N / 10,000.
-    PostgreSQL publishes other transactions' counts up to a second late, which only delays an analysis.
+    Autovacuum analyzes a table a while after it grew; until then the planner still believes it is as small
+    as before the load. A second 50,000-product import and the first sync of a freshly loaded catalog
+    scanned the whole table for each keyed lookup (quadratic), and a sync of a 1,000,000-member audience
+    hashed a table of 400,000 held rows it believed empty for each page (minutes per page). Tables are
+    written ~5,000 to 10,000 rows per transaction (a catalog import's chunk, an items_batch confirmation, a
+    member load's page), so it is what changed since the last analysis that counts, not one write's size;
+    analyzing after each write would cost more than the writes. Relative to the table's size (each analysis
+    of a growing table at about 1.5 times the rows of the previous one), a load of N rows analyzes about
+    log(N) times, not N / 10,000. PostgreSQL publishes other transactions' counts up to a second late, which
+    only delays an analysis. SQLite needs nothing (its plans use the index).
     """
     if conn.dialect.name != "postgresql":
         return

@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Text, and_, cast, delete, exists, insert, not
 
 from metabridge.catalog.clearing import merge_held
 from metabridge.catalog.diff import CHANGE_RULES, ChangeKind
-from metabridge.store.bulk import upsert
+from metabridge.store.bulk import refresh_stale_statistics, upsert
 from metabridge.store.leased_jobs import LeasedJobs
 from metabridge.store.schema import catalog_batches, catalog_items_sent, catalog_jobs, catalog_products, catalogs
 
@@ -287,7 +287,11 @@ def confirm(conn: Connection, catalog_id: int, *, upserted: Sequence[tuple[str, 
                              "confirmed_at": excluded.confirmed_at})
     for start in range(0, len(deleted), _CHUNK):
         conn.execute(delete(s).where(s.c.catalog_id == catalog_id, s.c.retailer_id.in_(list(deleted[start:start + _CHUNK]))))
-    upsert(conn, s, [{"catalog_id": catalog_id, "retailer_id": rid, "fingerprint": None, "rejected_fingerprint": fp,
-                      "rejected": errors, "confirmed_at": now} for rid, fp, errors in rejected if fp is not None], keys,
+    refused = [{"catalog_id": catalog_id, "retailer_id": rid, "fingerprint": None, "rejected_fingerprint": fp,
+                "rejected": errors, "confirmed_at": now} for rid, fp, errors in rejected if fp is not None]
+    upsert(conn, s, refused, keys,
            lambda excluded: {"rejected_fingerprint": excluded.rejected_fingerprint, "rejected": excluded.rejected,
                              "confirmed_at": excluded.confirmed_at})
+    written = len(held) + len(deleted) + len(refused)
+    if written:  # at most 5,000 items per items_batch: a first sync of a large catalog is many such writes
+        refresh_stale_statistics(conn, s, written)

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from metabridge.catalog.products import ProductItem
 from metabridge.catalog.schedule import next_run
 from metabridge.credentials import SecretBox
-from metabridge.store.bulk import upsert
+from metabridge.store.bulk import refresh_stale_statistics, upsert
 from metabridge.store.credentialed import Credentialed, credential_changes, encrypted_credentials, find_by_id_or_name
 from metabridge.store.schema import (
     catalog_connections,
@@ -185,6 +185,7 @@ def upsert_products(conn: Connection, catalog_id: int, products: Sequence[tuple[
     upsert(conn, catalog_products, rows, ("catalog_id", "retailer_id"), lambda excluded: {
         "data": excluded.data, "item": excluded.item, "fingerprint": excluded.fingerprint,
         "updated_at": excluded.updated_at})
+    refresh_stale_statistics(conn, catalog_products, len(rows))  # every row is written, unchanged ones too
     changed = sum(1 for rid, (_, item) in latest.items() if rid in existing and existing[rid] != item.fingerprint)
     return ProductsStored(len(latest) - len(existing), changed, len(existing) - changed)
 
