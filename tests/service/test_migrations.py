@@ -27,6 +27,8 @@ RELEASED = {
     "0001_events_outbox_connections_api_keys.py": "92eaa7d9b4034f2bcc42869ec70d32cb2ac2fca62cb638463ac2cefedb80a837",
     "0002_custom_audiences.py": "690290d647be5ff26a8377f8333ceb9fddd87ad77ce987122c9f539dcee14757",
     "0003_catalog.py": "f780c9c740a32e1f291b4df57fa2765732087e54f6929a7bfb0e3a26fdb37d09",
+    "0004_catalog_unsettled.py": "d51a968e0ee41136097b014ff874d243bdcf13db95a2e54d0d1111e60de5259f",
+    "0005_catalog_unsettled_backfill.py": "2fbc921d90e16ad34e8728a7843f287af363bd10825f1823bf7b47b78742405b",
 }
 
 
@@ -45,7 +47,7 @@ def _differences(engine: Engine) -> list[tuple]:
     return [d for d in found if isinstance(d, tuple) and d[0] in kinds]
 
 
-@pytest.mark.parametrize("start", [None, "0001", "0002", "0003"], ids=["fresh", "0001", "0002", "0003"])
+@pytest.mark.parametrize("start", [None, "0001", "0002", "0003", "0004"], ids=["fresh", "0001", "0002", "0003", "0004"])
 def test_every_released_revision_upgrades_to_the_declared_schema(database_url: str, start: str | None) -> None:
     engine = make_engine(database_url)
     try:
