@@ -47,8 +47,7 @@ from metabridge.audiences import MAX_ROWS, RowBuilder, columns_for, replace_body
 from metabridge.audiences.rows import schema_of
 from metabridge.config import Settings
 from metabridge.credentials import SecretBox, SecretKeyError
-from metabridge.delivery.report import error_detail, internal_detail
-from metabridge.delivery.retry import usage_hint_seconds
+from metabridge.delivery.report import internal_detail
 from metabridge.delivery.common import Clock, JobWorker
 from metabridge.graph import ErrorClass, GraphClient, GraphError, GraphResponse
 from metabridge.store import audience_jobs as jobs
@@ -589,30 +588,17 @@ class AudienceWorker(JobWorker):
         self._finish(run, clock(), note=f"the Meta audience is now named '{audience.name}'")
 
     # -- failures ------------------------------------------------------------------------------------------
-    def _on_graph_error(self, run: _Run, exc: GraphError, now: int) -> None:
-        detail = error_detail(exc, now)
-        error_class = exc.error_class
-        log.warning("audience job %d (%s): Meta error %r", run.job["id"], run.job["kind"], exc)
-        if error_class is ErrorClass.AUTH:
-            self._needs_person(run.job, run.destination, needs_person_message(exc, run.account), detail, now,
-                               run=run)
-        elif error_class.retryable:
-            self._retry_or_fail(run, error_class, detail, usage_hint_seconds(exc), now)
-        else:
-            self._finish(run, now, "failed", error=detail)
+    def _needs_person_message(self, run: _Run, exc: GraphError) -> str:
+        return needs_person_message(exc, run.account)
 
-    def _retry_or_fail(self, run: _Run, error_class: ErrorClass, detail: Any, hint_s: float, now: int) -> None:
-        job = run.job
-        delay = self.policy.delay_seconds(job["attempts"], error_class, hint_s)
-        decision = self.policy.plan(job["created_at"], now, delay)
-        if decision.give_up:
-            self._finish(run, now, "failed", error=detail)
-            return
-        with self.engine.begin() as conn:
-            if error_class is ErrorClass.RATE_LIMITED:
-                throttle_ad_account(conn, run.account.id, max(decision.next_attempt_at, run.account.throttled_until or 0))
-            jobs.leases.retry_later(conn, job["id"], self.worker_id, decision.next_attempt_at, detail)
-            jobs.set_destination(conn, run.destination.id, last_sync_error=detail)
+    def _pause_for_person(self, run: _Run, message: str, detail: Any, now: int) -> None:
+        self._needs_person(run.job, run.destination, message, detail, now, run=run)
+
+    def _retry_later(self, conn: Connection, run: _Run, at: int, detail: Any, throttled_until: int | None) -> None:
+        if throttled_until is not None:
+            throttle_ad_account(conn, run.account.id, max(throttled_until, run.account.throttled_until or 0))
+        jobs.leases.retry_later(conn, run.job["id"], self.worker_id, at, detail)
+        jobs.set_destination(conn, run.destination.id, last_sync_error=detail)
 
     def _needs_person(self, job: dict[str, Any], destination: StoredDestination, message: str, detail: Any,
                       now: int, run: _Run | None = None) -> None:

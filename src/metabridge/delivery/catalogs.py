@@ -68,7 +68,6 @@ from metabridge.config import Settings
 from metabridge.credentials import SecretBox, SecretKeyError
 from metabridge.delivery.common import Clock, JobWorker
 from metabridge.delivery.report import error_detail, internal_detail
-from metabridge.delivery.retry import usage_hint_seconds
 from metabridge.graph import ErrorClass, GraphClient, GraphError, GraphResponse
 from metabridge.store import catalog_jobs as jobs
 from metabridge.store import catalogs as store
@@ -579,29 +578,18 @@ class CatalogWorker(JobWorker):
         return None
 
     # -- failures ------------------------------------------------------------------------------------------
-    def _on_graph_error(self, run: _Run, exc: GraphError, now: int) -> None:
-        detail = error_detail(exc, now)
-        log.warning("catalog job %d (%s): Meta error %r", run.job["id"], run.catalog.name, exc)
-        if exc.error_class is ErrorClass.AUTH:
-            self._needs_person(run.job, run.catalog, needs_person_message(exc, run.catalog), detail, now, run)
-        elif exc.error_class.retryable:
-            self._retry_or_fail(run, exc.error_class, detail, usage_hint_seconds(exc), now)
-        else:
-            self._finish(run, now, "failed", error=detail)
+    def _needs_person_message(self, run: _Run, exc: GraphError) -> str:
+        return needs_person_message(exc, run.catalog)
 
-    def _retry_or_fail(self, run: _Run, error_class: ErrorClass, detail: Any, hint_s: float, now: int) -> None:
-        job = run.job
-        delay = self.policy.delay_seconds(job["attempts"], error_class, hint_s)
-        decision = self.policy.plan(job["created_at"], now, delay)
-        if decision.give_up:
-            self._finish(run, now, "failed", error=detail)
-            return
-        with self.engine.begin() as conn:
-            if error_class is ErrorClass.RATE_LIMITED:
-                until = max(decision.next_attempt_at, run.catalog.throttled_until or 0)
-                store.set_catalog(conn, run.catalog.id, throttled_until=until)
-            jobs.leases.retry_later(conn, job["id"], self.worker_id, decision.next_attempt_at, detail)
-            store.set_catalog(conn, run.catalog.id, last_sync_error=detail)
+    def _pause_for_person(self, run: _Run, message: str, detail: Any, now: int) -> None:
+        self._needs_person(run.job, run.catalog, message, detail, now, run)
+
+    def _retry_later(self, conn: Connection, run: _Run, at: int, detail: Any, throttled_until: int | None) -> None:
+        if throttled_until is not None:
+            until = max(throttled_until, run.catalog.throttled_until or 0)
+            store.set_catalog(conn, run.catalog.id, throttled_until=until)
+        jobs.leases.retry_later(conn, run.job["id"], self.worker_id, at, detail)
+        store.set_catalog(conn, run.catalog.id, last_sync_error=detail)
 
     def _needs_person(self, job: dict[str, Any], catalog: StoredCatalog, message: str, detail: Any, now: int,
                       run: _Run | None = None) -> None:

@@ -14,8 +14,9 @@ from sqlalchemy import Connection, Engine
 
 from metabridge.config import Settings
 from metabridge.credentials import SecretBox
-from metabridge.delivery.retry import RetryPolicy
-from metabridge.graph import GraphClient
+from metabridge.delivery.report import error_detail
+from metabridge.delivery.retry import RetryPolicy, usage_hint_seconds
+from metabridge.graph import ErrorClass, GraphClient, GraphError
 from metabridge.timeutil import now_ms as wall_clock_ms
 
 __all__ = ["Clock", "JobWorker", "PollingWorker", "default_worker_id", "send_margin_ms"]
@@ -140,4 +141,50 @@ class JobWorker(PollingWorker):
         raise NotImplementedError
 
     def process(self, job: dict[str, Any], clock: Clock) -> None:
+        raise NotImplementedError
+
+    # -- failures: what a Graph error means is decided here for every kind of job; the subclass applies it
+    def _on_graph_error(self, run: Any, exc: GraphError, now: int) -> None:
+        """Meta refused the call: a person must act (credentials), the job tries again later (transient,
+        throttled) or it has failed (anything else). ``run`` is the subclass's state of the running job."""
+        detail = error_detail(exc, now)
+        log = logging.getLogger(type(self).__module__)
+        log.warning("%s job %d: Meta error %r", self.kind, run.job["id"], exc)
+        error_class = exc.error_class
+        if error_class is ErrorClass.AUTH:
+            self._pause_for_person(run, self._needs_person_message(run, exc), detail, now)
+        elif error_class.retryable:
+            self._retry_or_fail(run, error_class, detail, usage_hint_seconds(exc), now)
+        else:
+            self._finish(run, now, "failed", error=detail)
+
+    def _retry_or_fail(self, run: Any, error_class: ErrorClass, detail: Any, hint_s: float, now: int) -> None:
+        """Schedule the job's next attempt by the retry policy, or fail it once the policy gives up."""
+        job = run.job
+        delay = self.policy.delay_seconds(job["attempts"], error_class, hint_s)
+        decision = self.policy.plan(job["created_at"], now, delay)
+        if decision.give_up:
+            self._finish(run, now, "failed", error=detail)
+            return
+        throttled_until = decision.next_attempt_at if error_class is ErrorClass.RATE_LIMITED else None
+        with self.engine.begin() as conn:
+            self._retry_later(conn, run, decision.next_attempt_at, detail, throttled_until)
+
+    def _needs_person_message(self, run: Any, exc: GraphError) -> str:
+        """What a person must do about an authorization error (names the credentials at fault)."""
+        raise NotImplementedError
+
+    def _pause_for_person(self, run: Any, message: str, detail: Any, now: int) -> None:
+        """Fail the job and pause what it syncs until a person fixes its credentials."""
+        raise NotImplementedError
+
+    def _retry_later(
+        self, conn: Connection, run: Any, at: int, detail: Any, throttled_until: int | None
+    ) -> None:
+        """Release the job until ``at`` and record ``detail``; ``throttled_until``: Meta rate-limited the
+        credentials, so nothing else may use them before then."""
+        raise NotImplementedError
+
+    def _finish(self, run: Any, now: int, status: str, *, error: Any = None) -> None:
+        """End the job with ``status`` (and ``error``), recording its outcome."""
         raise NotImplementedError
