@@ -49,6 +49,15 @@ def _rule(err: dict[str, Any]) -> str:
     return msg.replace("Input should be", "must be")
 
 
+def _unreadable_json(err: dict[str, Any]) -> str:
+    """``json_invalid``: FastAPI's location is ``("body", <character offset>)``, its message says only
+    "JSON decode error"; the decoder's own words (in ``ctx``) say what is wrong."""
+    reason = (err.get("ctx") or {}).get("error") or err.get("msg") or "JSON decode error"
+    loc = err.get("loc") or ()
+    where = f" (at character {loc[-1]})" if loc and isinstance(loc[-1], int) else ""
+    return f"the request body is not valid JSON: {reason}{where}"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONBytesResponse:
@@ -56,6 +65,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONBytesResponse:
+        unreadable = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if unreadable is not None:  # as the routes that read their body themselves answer it (api/bodies.py)
+            return JSONBytesResponse(error_body(_unreadable_json(unreadable)), status_code=400)
         errors = [{"field": _field(tuple(e["loc"])), "message": _rule(e)} for e in exc.errors()]
         return JSONBytesResponse(error_body("the request is invalid", errors), status_code=422)
 
