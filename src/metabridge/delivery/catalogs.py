@@ -445,7 +445,6 @@ class CatalogWorker(JobWorker):
 
     def _confirm_batch(self, run: _Run, batch: dict[str, Any], status: dict[str, Any], clock: Clock) -> None:
         """Meta finished a handle: every item it does not list as invalid is confirmed."""
-        records = batch["items"]
         errors_by_id: dict[str, list[str]] = {}
         for entry in status.get("errors") or []:
             if isinstance(entry, dict) and entry.get("id") is not None:
@@ -460,6 +459,8 @@ class CatalogWorker(JobWorker):
                 run.report.warn(entry.get("id"), str(entry.get("message")))
         warned = status.get("warnings_total_count")
         warned = warned if isinstance(warned, int) else len(status.get("warnings") or [])
+        with self.engine.connect() as conn:
+            records = jobs.batch_items(conn, batch["id"])  # one batch's items in memory at a time
         outcomes = _outcomes(run.report, records, errors_by_id, invalid)
         now = clock()
         with self.engine.begin() as conn:

@@ -203,10 +203,19 @@ def add_batch(conn: Connection, *, job_id: int, catalog_id: int, handle: str | N
 
 
 def open_batches(conn: Connection, job_id: int) -> list[dict[str, Any]]:
-    """The job's batches Meta took but whose outcome is not recorded yet, oldest first."""
+    """The job's batches Meta took but whose outcome is not recorded yet, oldest first, without their items
+    (:func:`batch_items`): a first sync of N products leaves N / 5,000 batches open at once, whose items
+    held together would make the worker's memory grow with the catalog rather than with one batch."""
     b = catalog_batches
-    rows = conn.execute(select(b).where(b.c.job_id == job_id, b.c.status == "sent").order_by(b.c.id))
+    rows = conn.execute(select(*(c for c in b.c if c.name != "items"))
+                        .where(b.c.job_id == job_id, b.c.status == "sent").order_by(b.c.id))
     return [dict(r._mapping) for r in rows]
+
+
+def batch_items(conn: Connection, batch_id: int) -> list[list[Any]]:
+    """The items a batch carried: ``[retailer_id, fingerprint, kind, optional fields]`` each."""
+    items = conn.execute(select(catalog_batches.c["items"]).where(catalog_batches.c.id == batch_id)).scalar()
+    return list(items or [])
 
 
 def job_batches(conn: Connection, job_id: int) -> list[dict[str, Any]]:
@@ -231,11 +240,11 @@ def close_batch(conn: Connection, batch_id: int, now: int, status: str = "finish
 
 
 def abandon_batch(conn: Connection, batch: dict[str, Any], now: int) -> bool:
-    """Close an open batch whose outcome will never be known and mark its items unsettled
-    (:func:`unsettle`); False when it was already closed (another worker recorded it)."""
+    """Close an open batch (as :func:`open_batches` gives it) whose outcome will never be known and mark its
+    items unsettled (:func:`unsettle`); False when it was already closed (another worker recorded it)."""
     if not close_batch(conn, batch["id"], now, status="abandoned"):
         return False
-    unsettle(conn, batch["catalog_id"], batch["items"], now)
+    unsettle(conn, batch["catalog_id"], batch_items(conn, batch["id"]), now)
     return True
 
 
