@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, Text, and_, cast, delete, exists, insert, not_, null, or_, select, update
+from sqlalchemy import Connection, Text, and_, cast, delete, exists, func, insert, not_, null, or_, select, update
 
 from metabridge.catalog.clearing import merge_held
 from metabridge.catalog.diff import CHANGE_RULES, ChangeKind
@@ -221,9 +221,10 @@ def batch_items(conn: Connection, batch_id: int) -> list[list[Any]]:
 def job_batches(conn: Connection, job_id: int) -> list[dict[str, Any]]:
     """{id, handle, status, items (count), sent_at, finished_at, polls} of each batch of the job."""
     b = catalog_batches
-    rows = conn.execute(select(b.c.id, b.c.handle, b.c.status, b.c["items"], b.c.sent_at, b.c.finished_at, b.c.polls)
+    count = func.json_array_length(b.c["items"]).label("items")  # counted by the database: up to 5,000 each
+    rows = conn.execute(select(b.c.id, b.c.handle, b.c.status, count, b.c.sent_at, b.c.finished_at, b.c.polls)
                         .where(b.c.job_id == job_id).order_by(b.c.id))
-    return [{**dict(r._mapping), "items": len(r._mapping["items"] or [])} for r in rows]
+    return [dict(r._mapping) for r in rows]
 
 
 def count_poll(conn: Connection, batch_id: int) -> None:
