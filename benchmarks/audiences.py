@@ -642,7 +642,7 @@ def _print(report: dict[str, Any]) -> None:
             ft.add_row(what[name], f"{rate:,}", f"{rate / fmt['rows_per_cpu_s']['sdk']:.2f}x",
                        f"{fmt['json_bytes'][name] / 1e6:.1f}")
         console.print(ft)
-        console.print(f"Same cells as metabridge, where the value is given: "
+        console.print("Same cells as metabridge, where the value is given: "
                       + ", ".join(f"{c} {v:.1%}" for c, v in fmt["sdk_same_cells"].items())
                       + f" (SDK: phones without country codes or with leading zeros, lower-cased external ids); the "
                       f"SDK also sent {fmt['sdk_sha256_of_empty']:,} sha256(\"\") cells and "
