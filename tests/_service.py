@@ -6,7 +6,8 @@ Shared by every test folder (``from _service import ...``), like :mod:`_postgres
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,6 +44,20 @@ def start_service(tmp_path: Path, database_url: str, graph_url: str, *, run_work
     service = Service.open(config)
     app = create_app(service, run_worker=run_worker)
     return service, run_in_thread(app, lifespan="on")
+
+
+@contextmanager
+def running_service(tmp_path: Path, database_url: str, graph_url: str, *, run_worker: bool, timeout: float = 30,
+                    **settings: object) -> Iterator[RunningService]:
+    """The service serving its app on a free port, with a client holding the API key (``timeout`` per
+    request); stopped and closed on exit. What every test folder's service fixtures yield."""
+    service, server = start_service(tmp_path, database_url, graph_url, run_worker=run_worker, **settings)
+    try:
+        with server as url, httpx.Client(base_url=url, headers={"Authorization": f"Bearer {API_KEY}"},
+                                          timeout=timeout) as http:
+            yield RunningService(url, service, http)
+    finally:
+        service.close()
 
 
 def wait_for(predicate: Callable[[], T], timeout: float = 20.0, what: str = "condition", every: float = 0.05) -> T:

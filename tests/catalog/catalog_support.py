@@ -11,9 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from _service import API_KEY, RunningService, start_service
+from _service import RunningService, running_service
 
 from metabridge.catalog import ProductItem, validate_product
 from metabridge.delivery.catalogs import CatalogWorker
@@ -33,25 +32,21 @@ def product(i: int | str, **overrides: Any) -> dict[str, Any]:
 
 
 def _serve(tmp_path: Path, database_url: str, graph_url: str, *, run_worker: bool):
-    return start_service(tmp_path, database_url, graph_url, run_worker=run_worker)
+    return running_service(tmp_path, database_url, graph_url, run_worker=run_worker, timeout=120)
 
 
 @pytest.fixture
 def catalog_api(tmp_path: Path, database_url: str, sandbox) -> Iterator[RunningService]:
     """The API without a worker: nothing is synced unless a test runs a :func:`catalog_worker` pass."""
-    service, server = _serve(tmp_path, database_url, sandbox.base_url, run_worker=False)
-    with server as url, httpx.Client(base_url=url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=120) as http:
-        yield RunningService(url, service, http)
-    service.close()
+    with _serve(tmp_path, database_url, sandbox.base_url, run_worker=False) as running:
+        yield running
 
 
 @pytest.fixture
 def catalog_live(tmp_path: Path, database_url: str, sandbox) -> Iterator[RunningService]:
     """The API and its in-process worker threads (events, audiences, catalogs), syncing to the sandbox."""
-    service, server = _serve(tmp_path, database_url, sandbox.base_url, run_worker=True)
-    with server as url, httpx.Client(base_url=url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=120) as http:
-        yield RunningService(url, service, http)
-    service.close()
+    with _serve(tmp_path, database_url, sandbox.base_url, run_worker=True) as running:
+        yield running
 
 
 @pytest.fixture

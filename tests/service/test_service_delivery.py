@@ -6,9 +6,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from _service import API_KEY, RunningService, start_service
+from _service import RunningService, running_service, wait_for
 from test_api_ingest import good_event
 
 PIXEL = "1234567890"
@@ -17,20 +16,8 @@ PIXEL = "1234567890"
 @pytest.fixture
 def live(tmp_path: Path, database_url: str, sandbox) -> Iterator[RunningService]:
     """API + in-process worker."""
-    service, server = start_service(tmp_path, database_url, sandbox.base_url, run_worker=True)
-    with server as url, httpx.Client(base_url=url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30) as http:
-        yield RunningService(url, service, http)
-    service.close()
-
-
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    with running_service(tmp_path, database_url, sandbox.base_url, run_worker=True) as running:
+        yield running
 
 
 def status_of(live: RunningService, cid: int, event_id: str) -> dict:
