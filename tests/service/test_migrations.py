@@ -28,7 +28,7 @@ RELEASED = {
     "0002_custom_audiences.py": "690290d647be5ff26a8377f8333ceb9fddd87ad77ce987122c9f539dcee14757",
     "0003_catalog.py": "f780c9c740a32e1f291b4df57fa2765732087e54f6929a7bfb0e3a26fdb37d09",
     "0004_catalog_unsettled.py": "d51a968e0ee41136097b014ff874d243bdcf13db95a2e54d0d1111e60de5259f",
-    "0005_catalog_unsettled_backfill.py": "2fbc921d90e16ad34e8728a7843f287af363bd10825f1823bf7b47b78742405b",
+    "0005_catalog_unsettled_backfill.py": "ee600520caf076beb352e12da7d5145488dbe3ae8a2fe27424b5b7c9d8e19171",
 }
 
 

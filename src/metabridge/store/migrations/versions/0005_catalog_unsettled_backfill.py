@@ -95,10 +95,10 @@ def _backfill(conn: sa.Connection, catalog_id: int) -> None:
     first = min(marks[0][0] for marks in abandoned.values())
     last_update: dict[str, int] = {}
     last_delete: dict[str, int] = {}
-    rows = conn.execute(
+    rows = conn.execute(  # streamed: a catalog synced for months has many finished batches after ``first``
         sa.select(batches.c.id, batches.c['items'])
         .where(batches.c.catalog_id == catalog_id, batches.c.status == 'finished', batches.c.id > first)
-        .order_by(batches.c.id))
+        .order_by(batches.c.id).execution_options(stream_results=True, yield_per=50))
     for batch_id, items in rows:
         for rid, kind, _ in _records(items):
             if rid in abandoned:
